@@ -1,0 +1,1 @@
+select recommendation_id, status, exposed_devices from recommendations;

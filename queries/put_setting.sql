@@ -1,0 +1,1 @@
+insert or replace into settings values ($key, $value, $changed_by, $changed_at);

@@ -1,0 +1,98 @@
+"""Fixtures shared by the suite: a real emulator over TLS, settings pointing at it,
+DuckDB files on disk, and the field cases and public samples read in place."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tvmdata.clock import FakeClock
+from tvmdata.config import Settings
+from tvmdata.emulator import Emulator, sample_tenant
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shared_dir() -> Path | None:
+    candidates = [
+        os.environ.get("TVM_SHARED_DIR"),
+        REPO.parent / "shared",
+        "/work/shared",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "cases").is_dir():
+            return Path(candidate)
+    return None
+
+
+SHARED = _shared_dir()
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of the shared field cases or public samples, read in place.
+
+    Skips the test when the shared folder is absent, except under CI, where the
+    folder must be present and its absence fails the test.
+    """
+    if SHARED is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the shared cases folder is missing; set TVM_SHARED_DIR")
+        pytest.skip("the shared cases folder is not on this machine")
+    return SHARED.joinpath(*parts)
+
+
+def load_case(number: str) -> dict:
+    """Load the field case whose file name starts with `number` (e.g. "04")."""
+    folder = shared_file("cases")
+    matches = sorted(folder.glob(f"{number}-*.json"))
+    assert matches, f"no case {number} in {folder}"
+    return json.loads(matches[0].read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    """No TVM_* setting leaks in from the machine; work in a fresh directory."""
+    for name in list(os.environ):
+        if name.startswith("TVM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def emulator():
+    emu = Emulator(sample_tenant()).start()
+    yield emu
+    emu.stop()
+
+
+def settings_for(emu: Emulator, db: Path, **overrides) -> Settings:
+    """Settings pointing every call at `emu`, pacing off unless overridden."""
+    values = dict(
+        tenant_id=emu.tenant_id,
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        api_base=emu.api_base,
+        authority_host=emu.authority_host,
+        graph_base=emu.graph_base,
+        ca_bundle=emu.ca_path,
+        db=db,
+        max_calls_per_minute=0,
+        max_calls_per_hour=0,
+        max_retries=3,
+        lock_wait_seconds=10,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(emulator, tmp_path) -> Settings:
+    return settings_for(emulator, tmp_path / "tvm.duckdb")
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()

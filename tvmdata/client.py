@@ -1,0 +1,397 @@
+"""The HTTP client for Microsoft's APIs: pacing, paging, retries and clear errors.
+
+`ApiClient` is the transport shared by every API (Defender today, Graph for Intune
+security tasks); `DefenderClient` adds the typed fetch functions the sync uses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections import Counter, deque
+from collections.abc import Iterator
+from urllib.parse import quote, urlsplit
+
+import requests
+import tenacity
+
+from tvmdata.auth import TokenProvider, describe_tls_failure, make_session
+from tvmdata.clock import SYSTEM_CLOCK
+from tvmdata.config import Settings
+from tvmdata.errors import (
+    ApiError,
+    AuthError,
+    InvalidResponse,
+    PermissionMissing,
+    QuotaExhausted,
+    TlsError,
+)
+
+log = logging.getLogger(__name__)
+
+GONE = None
+"""What a child-collection fetch returns when its parent no longer exists (404)."""
+
+# The application permission each Defender collection needs, for 403 messages.
+PERMISSIONS = {
+    "remediationTasks": "RemediationTasks.Read.All",
+    "recommendations": "SecurityRecommendation.Read.All",
+    "machines": "Machine.Read.All",
+    "deviceAppManagement": "DeviceManagementApps.ReadWrite.All",
+}
+_PERMISSION_IN_MESSAGE = re.compile(r"\b([A-Z][A-Za-z]+(?:\.[A-Z][A-Za-z]+)+\.All)\b")
+
+
+class NotFound(ApiError):
+    """The API answered 404 for this path."""
+
+
+class _Retryable(Exception):
+    """One failed attempt that is worth repeating after a wait."""
+
+    def __init__(self, kind: str, status: int | None, retry_after: float | None):
+        super().__init__(kind)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Pacer:
+    """Keeps calls under a per-minute and a per-hour limit (sliding windows).
+
+    Args:
+        per_minute: most calls in any 60 seconds; 0 turns this limit off.
+        per_hour: most calls in any 3,600 seconds; 0 turns this limit off.
+        clock: where time comes from and how waiting happens.
+    """
+
+    def __init__(self, per_minute: int, per_hour: int, clock=SYSTEM_CLOCK):
+        self._windows = [
+            (w, n, deque()) for w, n in ((60, per_minute), (3600, per_hour)) if n
+        ]
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def wait_turn(self) -> None:
+        """Block until one more call fits under every limit, then count it."""
+        with self._lock:
+            delay = self._delay_needed(self._clock.monotonic())
+            if delay > 0:
+                self.waited += delay
+                self._clock.sleep(delay)
+            now = self._clock.monotonic()
+            for _, _, stamps in self._windows:
+                stamps.append(now)
+
+    def _delay_needed(self, now: float) -> float:
+        delay = 0.0
+        for window, limit, stamps in self._windows:
+            while stamps and stamps[0] <= now - window:
+                stamps.popleft()
+            if len(stamps) >= limit:
+                delay = max(delay, stamps[len(stamps) - limit] + window - now)
+        return delay
+
+
+class ApiClient:
+    """Authenticated JSON calls to one API, paced, retried and logged.
+
+    Args:
+        base: the API's base address, e.g. `https://api.security.microsoft.com`.
+        tokens: where access tokens for this API come from.
+        settings: pacing, page size, retry and timeout settings.
+        session: the process's HTTP session.
+        clock: injectable time, so tests never really sleep.
+    """
+
+    def __init__(self, base, tokens, settings, session, clock=SYSTEM_CLOCK):
+        self.base = base.rstrip("/")
+        self.calls_by_endpoint: Counter = Counter()
+        self._tokens = tokens
+        self._settings = settings
+        self._session = session
+        self._clock = clock
+        self._pacer = Pacer(
+            settings.max_calls_per_minute, settings.max_calls_per_hour, clock
+        )
+
+    def get_json(self, path_or_url: str, params: dict | None = None) -> dict:
+        """GET one document, following the retry rules; return the parsed body.
+
+        Raises:
+            PermissionMissing, AuthError, QuotaExhausted, NotFound, ApiError,
+            InvalidResponse, TlsError: each with a message naming the endpoint.
+        """
+        return self.request("GET", path_or_url, params=params)
+
+    def iter_pages(self, path: str, params: dict | None = None) -> Iterator[list[dict]]:
+        """Yield the `value` list of each page of a collection.
+
+        Follows `@odata.nextLink` verbatim when the API gives one; otherwise asks
+        for `$top`/`$skip` pages until a page comes back shorter than `$top`.
+        """
+        top = self._settings.page_size
+        query = dict(params or {}, **{"$top": top, "$skip": 0})
+        url, followed_link = path, False
+        while True:
+            body = self.get_json(url, None if followed_link else query)
+            rows = _page_rows(body, path)
+            yield rows
+            next_link = body.get("@odata.nextLink")
+            if next_link:
+                url, followed_link = next_link, True
+            elif followed_link or len(rows) < top:
+                return
+            else:
+                query["$skip"] += top
+
+    def request(self, method: str, path_or_url: str, **kwargs) -> dict:
+        """Send one call with pacing and bounded retries; return the JSON body."""
+        url = self._absolute(path_or_url)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            wait=self._wait_before_retry,
+            stop=tenacity.stop_after_attempt(self._settings.max_retries + 1),
+            sleep=self._clock.sleep,
+            reraise=True,
+        )
+        refreshed = []
+        try:
+            return retrying(self._attempt, method, url, refreshed, **kwargs)
+        except _Retryable as exc:
+            raise self._give_up(exc, method, url) from None
+
+    def _attempt(self, method, url, refreshed, **kwargs) -> dict:
+        self._pacer.wait_turn()
+        started = self._clock.monotonic()
+        response = self._send(method, url, **kwargs)
+        self.calls_by_endpoint[_endpoint_name(url)] += 1
+        body = self._check(response, method, url, refreshed)
+        elapsed_ms = (self._clock.monotonic() - started) * 1000
+        rows = len(body["value"]) if isinstance(body.get("value"), list) else 1
+        log.info(
+            "%s %s %s rows=%d %.0fms",
+            method,
+            _loggable(response.url or url),
+            response.status_code,
+            rows,
+            elapsed_ms,
+        )
+        return body
+
+    def _send(self, method, url, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self._tokens.token()}"}
+        headers["Accept"] = "application/json"
+        try:
+            return self._session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=self._settings.http_timeout_seconds,
+                **kwargs,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TlsError(describe_tls_failure(url)) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            log.warning("%s %s failed: %s", method, _loggable(url), type(exc).__name__)
+            raise _Retryable("network", None, None) from exc
+
+    def _check(self, response, method, url, refreshed) -> dict:
+        status = response.status_code
+        if status == 401 and not refreshed:
+            # A revoked or expired token: drop the cache and try once more.
+            log.info("%s %s 401: renewing the token", method, _loggable(url))
+            refreshed.append(True)
+            self._tokens.drop()
+            raise _Retryable("unauthorized", status, 0)
+        if status == 429:
+            log.info("%s %s 429 throttled", method, _loggable(url))
+            raise _Retryable("throttled", status, _retry_after(response))
+        if status >= 500:
+            log.warning("%s %s answered %s", method, _loggable(url), status)
+            raise _Retryable("server", status, _retry_after(response))
+        if status >= 400:
+            raise _client_error(response, method, url)
+        return _parse_json(response, method, url)
+
+    def _wait_before_retry(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception()
+        if exc.retry_after is not None:
+            return exc.retry_after
+        return min(60.0, 2.0**state.attempt_number)
+
+    def _give_up(self, exc: _Retryable, method: str, url: str) -> Exception:
+        endpoint = f"{method} {_loggable(url)}"
+        tries = self._settings.max_retries + 1
+        if exc.kind == "throttled":
+            return QuotaExhausted(
+                f"{endpoint} was still throttled (429) after {tries} tries: the "
+                "tenant's API quota is exhausted; wait an hour or lower "
+                "TVM_MAX_CALLS_PER_MINUTE / TVM_MAX_CALLS_PER_HOUR, then sync again."
+            )
+        if exc.kind == "network":
+            return ApiError(
+                f"{endpoint} could not be reached after {tries} tries: check the "
+                "network and TVM_API_BASE / TVM_GRAPH_BASE."
+            )
+        return ApiError(
+            f"{endpoint} answered HTTP {exc.status} after {tries} tries: the "
+            "service is failing; try again later."
+        )
+
+    def _absolute(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("https://", "http://")):
+            return path_or_url
+        return f"{self.base}/{path_or_url.lstrip('/')}"
+
+
+class DefenderClient(ApiClient):
+    """The Defender for Endpoint API calls the sync needs."""
+
+    def fetch_remediation_tasks(
+        self, status: str | None = None
+    ) -> Iterator[list[dict]]:
+        """Yield pages of remediation activities (optionally of one status)."""
+        params = {"$filter": f"status eq '{status}'"} if status else None
+        return self.iter_pages("/api/remediationTasks", params)
+
+    def fetch_remediation_task(self, task_id: str) -> dict:
+        """Return one remediation activity; raises `NotFound` when it is gone."""
+        return self.get_json(f"/api/remediationTasks/{_quote(task_id)}")
+
+    def fetch_task_devices(self, task_id: str) -> list[dict] | None:
+        """Return an activity's exposed devices, or `GONE` if it no longer exists."""
+        return _collect(self.iter_task_device_pages(task_id))
+
+    def iter_task_device_pages(self, task_id: str) -> Iterator[list[dict]]:
+        """Yield pages of an activity's exposed devices; `NotFound` when gone."""
+        path = f"/api/remediationTasks/{_quote(task_id)}/machineReferences"
+        return self.iter_pages(path)
+
+    def fetch_recommendations(self) -> Iterator[list[dict]]:
+        """Yield pages of security recommendations."""
+        return self.iter_pages("/api/recommendations")
+
+    def fetch_recommendation_devices(self, recommendation_id: str) -> list[dict] | None:
+        """Return a recommendation's exposed devices, or `GONE`."""
+        return _collect(self.iter_recommendation_device_pages(recommendation_id))
+
+    def iter_recommendation_device_pages(self, rec_id: str) -> Iterator[list[dict]]:
+        """Yield pages of a recommendation's exposed devices; `NotFound` when gone."""
+        path = f"/api/recommendations/{_quote(rec_id)}/machineReferences"
+        return self.iter_pages(path)
+
+    def fetch_machines(self) -> Iterator[list[dict]]:
+        """Yield pages of onboarded machines (devices)."""
+        return self.iter_pages("/api/machines")
+
+
+def connect_defender(settings: Settings, clock=SYSTEM_CLOCK, session=None):
+    """Build a `DefenderClient` from settings, with its own MSAL token provider."""
+    session = session or make_session(settings)
+    tokens = TokenProvider(settings, settings.api_scope, session)
+    return DefenderClient(settings.api_base, tokens, settings, session, clock)
+
+
+def _collect(pages: Iterator[list[dict]]) -> list[dict] | None:
+    rows = []
+    try:
+        for page in pages:
+            rows.extend(page)
+    except NotFound:
+        return GONE
+    return rows
+
+
+def _quote(identifier: str) -> str:
+    return quote(str(identifier), safe="")
+
+
+def _page_rows(body: dict, path: str) -> list[dict]:
+    rows = body.get("value")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InvalidResponse(
+            f"GET {path} answered without a list of objects in `value`: the API "
+            "changed shape or the address is not a Defender API (check TVM_API_BASE)."
+        )
+    return rows
+
+
+def _parse_json(response: requests.Response, method: str, url: str) -> dict:
+    try:
+        body = json.loads(response.content or b"{}")
+    except ValueError as exc:
+        raise InvalidResponse(
+            f"{method} {_loggable(url)} answered with a response that is not valid "
+            f"JSON ({exc.msg} at line {exc.lineno}); nothing from it was used."
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidResponse(
+            f"{method} {_loggable(url)} answered with JSON that is not an object."
+        )
+    return body
+
+
+def _client_error(response, method: str, url: str) -> Exception:
+    endpoint = f"{method} {_loggable(url)}"
+    message = _error_message(response)
+    if response.status_code == 403:
+        permission = _needed_permission(message, url)
+        return PermissionMissing(
+            f"{endpoint} was refused (403): the app registration lacks the "
+            f"application permission {permission}; grant it and give admin "
+            "consent, then try again."
+        )
+    if response.status_code == 401:
+        return AuthError(
+            f"{endpoint} refused the token twice (401): check that TVM_API_SCOPE "
+            "or TVM_GRAPH_SCOPE names this API and that the app is in this tenant."
+        )
+    if response.status_code == 404:
+        return NotFound(f"{endpoint} was not found (404).")
+    return ApiError(f"{endpoint} answered HTTP {response.status_code}: {message}")
+
+
+def _needed_permission(message: str, url: str) -> str:
+    found = _PERMISSION_IN_MESSAGE.search(message)
+    if found:
+        return found.group(1)
+    path = urlsplit(url).path
+    for segment, permission in PERMISSIONS.items():
+        if f"/{segment}" in path:
+            return permission
+    return "this API needs"
+
+
+def _error_message(response) -> str:
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        return response.text[:200]
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or "")[:500]
+    return str(error)[:500]
+
+
+def _retry_after(response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _endpoint_name(url: str) -> str:
+    """`/api/remediationTasks/abc/machineReferences` -> `remediationTasks/{id}/...`"""
+    segments = urlsplit(url).path.strip("/").split("/")
+    if segments and segments[0] == "api":
+        segments = segments[1:]
+    return "/".join("{id}" if i == 1 else s for i, s in enumerate(segments))
+
+
+def _loggable(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")

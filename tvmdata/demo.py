@@ -1,0 +1,187 @@
+"""Demo mode: the demo tenant served by the local emulator, and its history.
+
+The demo database is built by replaying real syncs at past dates against an
+in-process emulator (weekly, then daily for the last two weeks), so its history
+comes through exactly the code path a real tenant's does. Afterwards a separate
+emulator process serves the tenant as of today, for the dashboard's "Sync now".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tvmdata import demo_tenant
+from tvmdata.clock import FakeClock
+from tvmdata.config import Settings
+from tvmdata.emulator import Emulator
+from tvmdata.errors import ConfigError
+from tvmdata.sync import sync_tenant
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = Path("data")
+DEMO_DB = DATA_DIR / "demo.duckdb"
+EMULATOR_DIR = DATA_DIR / "emulator"
+STATE_FILE = EMULATOR_DIR / "state.json"
+INFO_FILE = EMULATOR_DIR / "info.json"
+
+
+def build_demo(
+    db_path: Path = DEMO_DB,
+    *,
+    seed: int = 7,
+    devices: int = 1500,
+    activities: int | None = None,
+    progress=print,
+) -> Path:
+    """Build the demo database by replaying syncs over the tenant's history.
+
+    The file is built beside its final path and moved in place at the end, so an
+    interrupted build never leaves a half-built demo behind.
+    """
+    tenant = demo_tenant.generate(seed=seed, devices=devices, activities=activities)
+    building = db_path.with_name(db_path.name + ".building")
+    _remove_database(building)
+    dates = tenant.history_dates()
+    clock = FakeClock(dates[0])
+    with Emulator(tenant.at(dates[0]), cert_dir=None) as emulator:
+        settings = emulator_settings(_emulator_info(emulator, tenant), building)
+        for number, moment in enumerate(dates, start=1):
+            clock.set(moment)
+            emulator.set_tenant(tenant.at(moment))
+            result = sync_tenant(settings, clock=clock, source="demo", progress=_quiet)
+            progress(
+                f"demo history {number}/{len(dates)}: {moment:%Y-%m-%d}, "
+                f"{sum(result.calls.values())} calls"
+            )
+    save_state(tenant.at(tenant.now))
+    _remove_database(db_path)
+    building.rename(db_path)
+    return db_path
+
+
+def save_state(tenant_data: dict) -> None:
+    """Write the tenant the standalone emulator serves."""
+    EMULATOR_DIR.mkdir(parents=True, exist_ok=True)
+    temporary = STATE_FILE.with_suffix(".tmp")
+    temporary.write_text(json.dumps(tenant_data), encoding="utf-8")
+    os.replace(temporary, STATE_FILE)
+
+
+def emulator_settings(info: dict, db_path: Path = DEMO_DB, base=None) -> Settings:
+    """Settings that point every call at an emulator described by `info`."""
+    base = base or Settings()
+    return base.with_overrides(
+        tenant_id=info["tenant_id"],
+        client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        api_base=info["base_url"],
+        authority_host=info["base_url"],
+        graph_base=info["base_url"] + "/graph/beta",
+        ca_bundle=Path(info["ca_path"]),
+        db=Path(db_path),
+        max_calls_per_minute=0,
+        max_calls_per_hour=0,
+        demo=True,
+    )
+
+
+def running_emulator() -> dict | None:
+    """The info of the standalone demo emulator, if it is running."""
+    try:
+        info = json.loads(INFO_FILE.read_text(encoding="utf-8"))
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return info
+
+
+def start_emulator(wait_seconds: float = 20) -> dict:
+    """Start the standalone demo emulator in the background (once)."""
+    info = running_emulator()
+    if info:
+        return info
+    if not STATE_FILE.exists():
+        raise ConfigError(
+            "The demo tenant is not built: run `python -m tvmdata demo up`."
+        )
+    INFO_FILE.unlink(missing_ok=True)
+    log_file = (EMULATOR_DIR / "emulator.log").open("ab")
+    command = [sys.executable, "-m", "tvmdata", "emulator", "--state", str(STATE_FILE)]
+    command += ["--info", str(INFO_FILE), "--cert-dir", str(EMULATOR_DIR)]
+    subprocess.Popen(command, stdout=log_file, stderr=log_file, start_new_session=True)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        info = running_emulator()
+        if info:
+            return info
+        time.sleep(0.1)
+    raise ConfigError(
+        f"The demo emulator did not start within {wait_seconds:.0f} s: see "
+        f"{EMULATOR_DIR / 'emulator.log'}."
+    )
+
+
+def stop_emulator() -> bool:
+    """Stop the standalone demo emulator; return False when none was running."""
+    info = running_emulator()
+    if not info:
+        return False
+    os.kill(int(info["pid"]), signal.SIGTERM)
+    return True
+
+
+def demo_up(progress=print) -> dict:
+    """Build the demo database when missing, and start the emulator."""
+    if not DEMO_DB.exists() or not STATE_FILE.exists():
+        started = time.monotonic()
+        build_demo(progress=progress)
+        progress(f"demo tenant built in {time.monotonic() - started:.1f} s")
+    info = start_emulator()
+    progress(f"demo emulator serving at {info['base_url']}")
+    return info
+
+
+def demo_settings(base: Settings | None = None) -> Settings:
+    """Settings for the demo tenant, served by the running demo emulator."""
+    info = running_emulator()
+    if info is None:
+        raise ConfigError(
+            "The demo emulator is not running: start it with `make run` or "
+            "`python -m tvmdata demo up`."
+        )
+    return emulator_settings(info, DEMO_DB, base)
+
+
+def _emulator_info(emulator: Emulator, tenant) -> dict:
+    return {
+        "tenant_id": tenant.tenant_id,
+        "client_id": tenant.client_id,
+        "client_secret": tenant.client_secret,
+        "base_url": emulator.base_url,
+        "ca_path": str(emulator.ca_path),
+    }
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", ".wal", ".sync.lock"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def settings_for_dashboard(base: Settings) -> Settings:
+    """Live settings when credentials are configured and demo mode is off;
+    otherwise the demo tenant's."""
+    if base.demo or not (base.tenant_id and base.client_id and base.client_secret):
+        return demo_settings(base)
+    return base

@@ -1,0 +1,49 @@
+"""The exceptions `tvmdata` raises. Each message is one sentence a user can act on."""
+
+
+class TvmError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(TvmError):
+    """A setting is missing or malformed."""
+
+
+class AuthError(TvmError):
+    """Sign-in to Microsoft Entra ID failed (wrong tenant, client id or secret)."""
+
+
+class PermissionMissing(TvmError):
+    """The API answered 403: the app registration lacks a permission."""
+
+
+class QuotaExhausted(TvmError):
+    """The API kept answering 429 after the bounded number of retries."""
+
+
+class ApiError(TvmError):
+    """The API answered with an error the client could not recover from."""
+
+
+class InvalidResponse(TvmError):
+    """The API answered 200 with a body that is not valid JSON or of the wrong shape."""
+
+
+class TlsError(TvmError):
+    """The server's certificate is not trusted."""
+
+
+class DatabaseLocked(TvmError):
+    """The DuckDB file stayed locked by another process for longer than the wait."""
+
+
+class TenantMismatch(TvmError):
+    """The database holds another tenant's data."""
+
+
+class SyncAlreadyRunning(TvmError):
+    """Another sync holds the sync lock."""
+
+
+class StoreError(TvmError):
+    """The database file cannot be used (corrupt, foreign or too new)."""

@@ -1,0 +1,294 @@
+"""Turn raw API objects into rows of the store, whatever shape they arrive in.
+
+The Defender API drifts from its documentation: optional fields are absent, null
+or empty strings; `rbacGroupNames` is a list or null; `rbacGroupId` a number or a
+string; timestamps carry 0 to 7 fractional digits with or without a zone; new
+fields appear without notice. Every function here returns a dict whose keys are
+the store's column names, or raises `InvalidRecord` for an object that cannot be
+used at all (then the sync skips it and counts it).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+
+log = logging.getLogger(__name__)
+
+UNASSIGNED_ID = 0
+UNASSIGNED_NAME = "Unassigned"
+# Names Defender uses for devices outside every device group.
+_UNASSIGNED_NAMES = {"", "unassignedgroup", "unassigned"}
+
+_TASK_FIELDS = {
+    "id": "activity_id",
+    "title": "title",
+    "description": "description",
+    "relatedComponent": "related_component",
+    "requesterId": "requester_id",
+    "requesterEmail": "requester_email",
+    "requesterNotes": "requester_notes",
+    "status": "status",
+    "type": "remediation_type",
+    "category": "category",
+    "productivityImpactRemediationType": "productivity_impact",
+    "priority": "priority",
+    "completionMethod": "completion_method",
+    "completerId": "completer_id",
+    "completerEmail": "completer_email",
+    "scid": "scid",
+    "productId": "product_id",
+    "vendorId": "vendor_id",
+    "nameId": "name_id",
+    "recommendedVersion": "recommended_version",
+    "recommendedVendor": "recommended_vendor",
+    "recommendedProgram": "recommended_program",
+}
+_TASK_TIMES = {"createdOn": "created_on", "statusLastModifiedOn": "status_changed_on"}
+_TASK_COUNTS = {"targetDevices": "target_devices", "fixedDevices": "fixed_devices"}
+_TASK_KNOWN = {"@odata.context", "dueOn", "rbacGroupNames"}
+
+_REC_FIELDS = {
+    "id": "recommendation_id",
+    "recommendationName": "name",
+    "productName": "product_name",
+    "vendor": "vendor",
+    "recommendedVersion": "recommended_version",
+    "recommendationCategory": "category",
+    "subCategory": "sub_category",
+    "remediationType": "remediation_type",
+    "status": "status",
+    "relatedComponent": "related_component",
+}
+_REC_COUNTS = {
+    "weaknesses": "weaknesses",
+    "totalMachineCount": "total_devices",
+    "exposedMachinesCount": "exposed_devices",
+    "nonProductivityImpactedAssets": "no_user_impact_devices",
+    "exposedCriticalDevices": "exposed_critical_devices",
+}
+_REC_NUMBERS = {
+    "severityScore": "severity_score",
+    "configScoreImpact": "config_score_impact",
+    "exposureImpact": "exposure_impact",
+}
+_REC_FLAGS = {"publicExploit": "public_exploit", "activeAlert": "active_alert"}
+_REC_LISTS = {"associatedThreats": "associated_threats", "tags": "tags"}
+
+_MACHINE_FIELDS = {
+    "id": "machine_id",
+    "computerDnsName": "computer_dns_name",
+    "osPlatform": "os_platform",
+    "version": "os_version",
+    "healthStatus": "health_status",
+    "onboardingStatus": "onboarding_status",
+    "exposureLevel": "exposure_level",
+    "riskScore": "risk_score",
+    "deviceValue": "device_value",
+    "mergedIntoMachineId": "merged_into",
+    "managedBy": "managed_by",
+}
+_MACHINE_TIMES = {"firstSeen": "first_seen", "lastSeen": "last_seen"}
+
+_REF_FIELDS = {
+    "id": "machine_id",
+    "computerDnsName": "computer_dns_name",
+    "osPlatform": "os_platform",
+}
+
+_reported_unknown: set[tuple[str, str]] = set()
+
+
+class InvalidRecord(ValueError):
+    """An API object that cannot be stored (no id, or a value of an impossible type)."""
+
+
+def normalize_task(raw: dict) -> dict:
+    """Map a remediation activity object to a row of `activities`."""
+    row = _texts(raw, _TASK_FIELDS)
+    _require_id(row, "activity_id", raw)
+    row.update(_times(raw, _TASK_TIMES))
+    row.update(_counts(raw, _TASK_COUNTS))
+    row["due_on"] = parse_date(raw.get("dueOn"), "dueOn")
+    row["device_groups"] = [
+        group_display_name(n) for n in parse_text_list(raw.get("rbacGroupNames"))
+    ]
+    _note_unknown("remediationTask", raw, _TASK_FIELDS, _TASK_TIMES, _TASK_COUNTS)
+    return row
+
+
+def normalize_recommendation(raw: dict) -> dict:
+    """Map a security recommendation object to a row of `recommendations`."""
+    row = _texts(raw, _REC_FIELDS)
+    _require_id(row, "recommendation_id", raw)
+    row.update(_counts(raw, _REC_COUNTS))
+    row.update({col: parse_number(raw.get(k), k) for k, col in _REC_NUMBERS.items()})
+    row.update({col: parse_flag(raw.get(k), k) for k, col in _REC_FLAGS.items()})
+    row.update({col: parse_text_list(raw.get(k)) for k, col in _REC_LISTS.items()})
+    _note_unknown(
+        "recommendation", raw, _REC_FIELDS, _REC_COUNTS, _REC_NUMBERS, _REC_FLAGS
+    )
+    return row
+
+
+def normalize_machine(raw: dict) -> dict:
+    """Map a machine object to a row of `machines` (with its device group)."""
+    row = _texts(raw, _MACHINE_FIELDS)
+    _require_id(row, "machine_id", raw)
+    row.update(_times(raw, _MACHINE_TIMES))
+    row["group_id"], row["group_name"] = parse_group(
+        raw.get("rbacGroupId"), raw.get("rbacGroupName")
+    )
+    row["machine_tags"] = parse_text_list(raw.get("machineTags"))
+    row["is_excluded"] = parse_flag(raw.get("isExcluded"), "isExcluded")
+    return row
+
+
+def normalize_device_ref(raw: dict, parent_id: str) -> dict:
+    """Map an exposed-device reference (`machineReferences`) to a row."""
+    row = _texts(raw, _REF_FIELDS)
+    _require_id(row, "machine_id", raw)
+    row["parent_id"] = parent_id
+    name = parse_text(raw.get("rbacGroupName"))
+    row["group_name"] = group_display_name(name) if name is not None else None
+    return row
+
+
+def parse_group(group_id, group_name) -> tuple[int | None, str]:
+    """Return the device group's (id, display name), folding every form of
+    "no group" (id 0, null or empty name, `UnassignedGroup`) into Unassigned."""
+    name = parse_text(group_name)
+    number = parse_count(group_id, "rbacGroupId")
+    if number in (None, UNASSIGNED_ID) and _is_unassigned(name):
+        return UNASSIGNED_ID, UNASSIGNED_NAME
+    if number == UNASSIGNED_ID or (name and _is_unassigned(name)):
+        return UNASSIGNED_ID, UNASSIGNED_NAME
+    # Without an id the group is matched by name when the sync merges.
+    return number, name or f"Group {number}"
+
+
+def group_display_name(name: str | None) -> str:
+    return UNASSIGNED_NAME if _is_unassigned(name) else name
+
+
+def parse_text(value) -> str | None:
+    """Absent, null and empty or blank strings all become None."""
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        raise InvalidRecord(f"expected text, got {type(value).__name__}")
+    text = str(value).strip()
+    return text or None
+
+
+def parse_text_list(value) -> list[str]:
+    """A list of names: lists stay lists, null and empty mean no names."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if not isinstance(value, list):
+        raise InvalidRecord(f"expected a list of names, got {type(value).__name__}")
+    return [t for t in (parse_text(v) for v in value) if t is not None]
+
+
+def parse_count(value, field: str) -> int | None:
+    """Whole numbers, also when sent as strings; None when absent or empty."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidRecord(f"{field} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRecord(f"{field} must be a number, got {value!r}") from None
+    if not number.is_integer() or abs(number) > 2**31 - 1:
+        raise InvalidRecord(f"{field} must be a whole number, got {value!r}")
+    return int(number)
+
+
+def parse_number(value, field: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidRecord(f"{field} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidRecord(f"{field} must be a number, got {value!r}") from None
+
+
+def parse_flag(value, field: str) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise InvalidRecord(f"{field} must be true or false, got {value!r}")
+
+
+def parse_timestamp(value, field: str = "timestamp") -> str | None:
+    """Parse an API timestamp into an ISO string in UTC.
+
+    Accepts 0 to 7 fractional digits (beyond 6 are cut, not rounded), `Z` or an
+    offset, or no zone at all (then UTC).
+    """
+    text = parse_text(value)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRecord(f"{field} is not a timestamp: {text[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def parse_date(value, field: str = "date") -> str | None:
+    """A due date: the calendar date of the timestamp in UTC, as YYYY-MM-DD."""
+    stamp = parse_timestamp(value, field)
+    if stamp is None:
+        return None
+    return date.fromisoformat(stamp[:10]).isoformat()
+
+
+def _texts(raw: dict, mapping: dict[str, str]) -> dict:
+    if not isinstance(raw, dict):
+        raise InvalidRecord(f"expected an object, got {type(raw).__name__}")
+    row = {}
+    for key, column in mapping.items():
+        try:
+            row[column] = parse_text(raw.get(key))
+        except InvalidRecord as exc:
+            raise InvalidRecord(f"{key}: {exc}") from None
+    return row
+
+
+def _times(raw: dict, mapping: dict[str, str]) -> dict:
+    return {col: parse_timestamp(raw.get(key), key) for key, col in mapping.items()}
+
+
+def _counts(raw: dict, mapping: dict[str, str]) -> dict:
+    return {col: parse_count(raw.get(key), key) for key, col in mapping.items()}
+
+
+def _require_id(row: dict, column: str, raw: dict) -> None:
+    if not row.get(column):
+        raise InvalidRecord(f"object without an id (keys: {sorted(raw)[:8]})")
+
+
+def _is_unassigned(name: str | None) -> bool:
+    return name is None or name.strip().lower() in _UNASSIGNED_NAMES
+
+
+def _note_unknown(kind: str, raw: dict, *mappings: dict) -> None:
+    known = set().union(*mappings) | _TASK_KNOWN | set(_REC_LISTS)
+    for key in raw.keys() - known:
+        if (kind, key) not in _reported_unknown:
+            _reported_unknown.add((kind, key))
+            log.debug("ignoring unknown %s field %r", kind, key)
