@@ -4,6 +4,7 @@ import streamlit as st
 
 from pages.common import settings_or_stop, sync_status_or_stop
 from tvmdata import store
+from tvmdata.sync import sync_in_progress
 
 settings = settings_or_stop()
 status = sync_status_or_stop(settings)
@@ -11,6 +12,8 @@ activities = store.load_activities(settings)
 
 st.title("Remediation activities")
 st.caption(f"{len(activities)} activities · data as of {store.describe_as_of(status)}")
+if sync_in_progress(settings.db):
+    st.caption("Sync in progress — showing the last finished sync.")
 st.dataframe(
     activities,
     hide_index=True,

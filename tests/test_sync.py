@@ -377,3 +377,22 @@ def test_an_interrupted_run_resumes_from_its_staging_area(settings, emulator):
     assert (emulator.calls["machines"], emulator.calls["remediationTasks"]) == \
         fetched_before, "finished collections are not fetched again"  # fmt: skip
     assert result.outcome == "succeeded"
+
+
+def test_a_staging_area_left_behind_by_a_merged_run_is_not_resumed(settings, emulator):
+    from tvmdata.staging import StagingArea
+
+    first = sync_tenant(settings)
+    leftover = StagingArea(settings.db)
+    now = datetime.now(UTC)
+    leftover.open(settings.tenant_id, now, False, run_id=first.run_id, last_merged=0)
+    for name in ("machines", "activities", "recommendations"):
+        leftover.write_collection(name, [], lambda row: row)
+    emulator.reset_counts()
+
+    second = sync_tenant(settings)
+
+    assert not second.resumed
+    assert emulator.calls["machines"] == 1
+    stored = rows(settings, "select count(*) from machines")[0][0]
+    assert stored == len(emulator.tenant()["machines"])

@@ -101,11 +101,17 @@ class TokenProvider:
             result = self._build_app().acquire_token_for_client(scopes=[self.scope])
         except requests.exceptions.SSLError as exc:
             raise TlsError(describe_tls_failure(self._authority)) from exc
-        except (requests.RequestException, ValueError) as exc:
+        except requests.RequestException as exc:
             raise AuthError(
                 f"Cannot reach the sign-in service at {self._authority} "
                 f"({type(exc).__name__}): check TVM_AUTHORITY_HOST and "
                 "TVM_TENANT_ID."
+            ) from exc
+        except ValueError as exc:
+            # MSAL's tenant discovery was answered, but not for this tenant.
+            raise AuthError(
+                f"The sign-in service does not recognise {self._authority} as a "
+                "tenant: check TVM_TENANT_ID and TVM_AUTHORITY_HOST."
             ) from exc
         if "access_token" not in result:
             raise AuthError(_explain_refusal(result, self.scope))

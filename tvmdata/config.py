@@ -154,7 +154,8 @@ def _to_path(name: str, setting: str, raw) -> Path:
 
 def _check_url(setting: str, text: str) -> None:
     parts = urlsplit(text)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+    # Plain http would send the client secret and access tokens in clear.
+    if parts.scheme != "https" or not parts.netloc:
         raise ConfigError(
             f"{setting} must be an absolute https:// address, not {text!r}."
         )

@@ -38,15 +38,25 @@ class StagingArea:
         self.root = Path(str(db_path) + ".staging")
         self.manifest: dict = {}
 
-    def open(self, tenant_id: str, now: datetime, full: bool) -> bool:
+    def open(
+        self, tenant_id: str, now: datetime, full: bool, run_id: int, last_merged: int
+    ) -> bool:
         """Resume a recent area of the same tenant, or start a clean one.
+
+        Args:
+            run_id: the run now using the area.
+            last_merged: the latest run that merged successfully; an area written
+                by it or an earlier run was already merged (the process stopped
+                before removing it) and is discarded.
 
         Returns True when an interrupted run's data is being resumed.
         """
         previous = self._read_manifest()
-        if previous and _resumable(previous, tenant_id, now):
+        if previous and _resumable(previous, tenant_id, now, last_merged):
             self.manifest = previous
             self.manifest["full"] = previous.get("full") or full
+            self.manifest["run_id"] = run_id
+            self._write_manifest()
             self._truncate_unjournaled_children()
             return True
         self.discard()
@@ -55,6 +65,7 @@ class StagingArea:
             "tenant_id": tenant_id,
             "started_at": now.isoformat(),
             "full": full,
+            "run_id": run_id,
             "done": [],
             "skipped": {},
         }
@@ -105,6 +116,10 @@ class StagingArea:
         return sum(self.manifest.get("skipped", {}).values())
 
     def discard(self) -> None:
+        # The manifest goes first: a removal cut short (the process killed right
+        # after a merge) must not leave an area that looks resumable but has lost
+        # some of its files, whose merge would then empty those tables.
+        (self.root / "manifest.json").unlink(missing_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _write_rows(self, handle, name: str, rows, normalize) -> int:
@@ -165,8 +180,10 @@ class StagingArea:
         os.replace(temporary, self.root / "manifest.json")
 
 
-def _resumable(manifest: dict, tenant_id: str, now: datetime) -> bool:
+def _resumable(manifest: dict, tenant_id: str, now: datetime, last_merged) -> bool:
     if manifest.get("tenant_id") != tenant_id:
+        return False
+    if manifest.get("run_id", 0) <= (last_merged or 0):
         return False
     started = datetime.fromisoformat(manifest["started_at"])
     return timedelta(0) <= now - started <= RESUME_WITHIN

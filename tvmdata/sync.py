@@ -105,13 +105,11 @@ def sync_lock(db_path: Path):
     path = lock_path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not _try_lock(handle, fcntl.LOCK_EX, attempts=5):
         handle.close()
         raise SyncAlreadyRunning(
             f"A sync is already running for {db_path}: wait for it to finish."
-        ) from None
+        )
     try:
         yield
     finally:
@@ -125,11 +123,22 @@ def sync_in_progress(db_path: Path) -> bool:
     if not path.exists():
         return False
     with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(handle, fcntl.LOCK_SH, attempts=1):
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _try_lock(handle, mode: int, attempts: int) -> bool:
+    # A few quick tries, so a dashboard checking the flag at the same instant
+    # (it holds the lock for microseconds) never makes a new sync give up.
+    for attempt in range(attempts):
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < attempts:
+                time.sleep(0.1)
     return False
 
 
@@ -147,7 +156,9 @@ def _run(settings, clock, source, full, client, progress) -> SyncResult:
     client = client or connect_defender(settings, clock)
     staging = StagingArea(settings.db)
     try:
-        result.resumed = staging.open(settings.tenant_id, now, full)
+        result.resumed = staging.open(
+            settings.tenant_id, now, full, run_id, previous["last_merged"]
+        )
         result.rows = _stage(client, staging, previous, full, progress)
         result.skipped = staging.skipped()
         result.calls = dict(_count_calls(client))
@@ -183,11 +194,12 @@ def _read_previous_state(settings, now) -> dict:
             r["recommendation_id"]: r
             for r in store.fetch_dicts(con, "previous_recommendation_state")
         }
-        last_full = con.execute(store.sql("last_full_refresh")).fetchone()[0]
+        last_full, last_merged = con.execute(store.sql("last_runs")).fetchone()
     return {
         "activities": activities,
         "recommendations": recommendations,
         "last_full": last_full,
+        "last_merged": last_merged,
     }
 
 

@@ -1,0 +1,45 @@
+"""What only a browser shows: the dashboard served by `streamlit run`."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.browser import chromium_page, screenshot, streamlit_server, wait_until_idle
+from tests.conftest import REPO
+from tvmdata.sync import sync_tenant
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+def live_env(settings) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_")}
+    env.update(
+        PYTHONPATH=str(REPO),
+        TVM_TENANT_ID=settings.tenant_id,
+        TVM_CLIENT_ID=settings.client_id,
+        TVM_CLIENT_SECRET=settings.client_secret,
+        TVM_DB=str(settings.db),
+    )
+    return env
+
+
+def test_the_remediation_page_shows_the_synced_activities_in_a_browser(
+    settings, emulator
+):
+    sync_tenant(settings)
+    titles = [t["title"] for t in emulator.tenant()["remediationTasks"]]
+
+    with streamlit_server(live_env(settings)) as url, chromium_page() as page:
+        page.goto(url)
+        wait_until_idle(page)
+        page.get_by_text("Remediation activities").first.wait_for(timeout=30000)
+        page.locator("[data-testid='stDataFrame']").wait_for(timeout=30000)
+        caption = page.get_by_text(f"{len(titles)} activities ·").first.inner_text()
+        rows_drawn = page.locator("[data-testid='stDataFrame'] [role='row']").count()
+        shot = screenshot(page, "remediation-page")
+
+    assert "data as of sync 1 finished" in caption
+    assert rows_drawn == len(titles) + 1, "one header row and one row per activity"
+    assert shot.stat().st_size > 10_000

@@ -1,0 +1,176 @@
+"""CSV exports: the shared writer, formula neutralising, and the command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+from tests.conftest import REPO, load_case
+from tvmdata import csvout, exports, store
+from tvmdata.sync import sync_tenant
+
+
+def read_csv(data: bytes) -> list[dict]:
+    assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 with a byte-order mark"
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def planted_tenant(emulator, cells, numbers):
+    data = emulator.tenant()
+    first = data["remediationTasks"][0]
+    first.update(
+        requesterNotes=cells["requesterNotes"],
+        title=cells["title"],
+        relatedComponent=cells["relatedComponent"],
+        targetDevices=numbers["targetDevices"],
+    )
+    device = data["taskMachines"][first["id"]][0]
+    device["computerDnsName"] = cells["computerDnsName"]
+    emulator.set_tenant(data)
+    return first["id"]
+
+
+def test_formula_cells_are_quoted_and_numbers_kept_in_every_export(
+    settings, emulator, tmp_path
+):
+    case = load_case("10")["input"]
+    cells, numbers = case["cells"], case["numbers"]
+    activity_id = planted_tenant(emulator, cells, numbers)
+    sync_tenant(settings)
+
+    activities_file = tmp_path / "activities.csv"
+    exports.export_activities(settings, activities_file)
+    devices_file = tmp_path / "devices.csv"
+    exports.export_devices(settings, activity_id, devices_file)
+
+    rows = read_csv(activities_file.read_bytes())
+    planted = next(r for r in rows if r["Activity id"] == activity_id)
+    assert planted["Notes"] == "'" + cells["requesterNotes"]
+    assert planted["Remediation activity"] == "'" + cells["title"]
+    assert planted["Related component"] == "'" + cells["relatedComponent"]
+    assert planted["Target devices"] == str(numbers["targetDevices"])
+    device_rows = read_csv(devices_file.read_bytes())
+    names = {r["Device name"] for r in device_rows}
+    assert "'" + cells["computerDnsName"] in names
+
+
+def test_every_text_that_starts_a_formula_is_written_as_text():
+    case = load_case("10")["input"]
+    columns = list(case["cells"]) + list(case["numbers"])
+    row = {**case["cells"], **case["numbers"]}
+
+    written = read_csv(csvout.build_csv([row], columns, "sync 1"))[0]
+
+    for name, text in case["cells"].items():
+        assert written[name] == "'" + text, name
+    assert written["targetDevices"] == "-5"
+    assert written["severityScore"] == "7.5"
+    assert written[csvout.AS_OF_COLUMN] == "sync 1"
+
+
+def test_plain_text_and_blank_cells_are_left_alone():
+    written = csvout.build_csv([{"a": "Update Chrome", "b": None}], ["a", "b"], "x")
+
+    assert read_csv(written) == [
+        {"a": "Update Chrome", "b": "", csvout.AS_OF_COLUMN: "x"}
+    ]
+
+
+def test_the_activity_list_download_goes_through_the_same_writer(settings):
+    sync_tenant(settings)
+    frame = store.load_activities(settings)
+
+    rows = read_csv(exports.activities_csv(frame, "sync 1"))
+
+    assert [r["Activity id"] for r in rows] == frame["activity_id"].tolist()
+
+
+def run_cli(*args, env):
+    return subprocess.run(
+        [sys.executable, "-m", "tvmdata", *args],
+        cwd=env.pop("_cwd"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def cli_env(settings, tmp_path, **extra):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_")}
+    env.update(
+        PYTHONPATH=str(REPO),
+        TVM_TENANT_ID=settings.tenant_id,
+        TVM_CLIENT_ID=settings.client_id,
+        TVM_CLIENT_SECRET=settings.client_secret,
+        TVM_API_BASE=settings.api_base,
+        TVM_AUTHORITY_HOST=settings.authority_host,
+        TVM_CA_BUNDLE=str(settings.ca_bundle),
+        TVM_DB=str(settings.db),
+        _cwd=str(tmp_path),
+    )
+    env.update(extra)
+    return env
+
+
+def test_sync_then_export_from_the_command_line_writes_every_activity(
+    settings, emulator, tmp_path
+):
+    synced = run_cli("sync", env=cli_env(settings, tmp_path))
+    out = tmp_path / "a.csv"
+    exported = run_cli("export", "activities", "--out", str(out),
+                       env=cli_env(settings, tmp_path))  # fmt: skip
+
+    assert synced.returncode == 0, synced.stderr
+    assert exported.returncode == 0, exported.stderr
+    ids = {r["Activity id"] for r in read_csv(out.read_bytes())}
+    assert ids == {t["id"] for t in emulator.tenant()["remediationTasks"]}
+    assert "sync 1 finished" in read_csv(out.read_bytes())[0][csvout.AS_OF_COLUMN]
+
+
+def test_the_command_line_filters_activities_by_status_group_and_priority(
+    settings, emulator, tmp_path
+):
+    sync_tenant(settings)
+    tasks = emulator.tenant()["remediationTasks"]
+    out = tmp_path / "f.csv"
+
+    done = run_cli("export", "activities", "--out", str(out), "--status", "Active",
+                   "--group", "Finance", "--priority", "High",
+                   env=cli_env(settings, tmp_path))  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    expected = {
+        t["id"]
+        for t in tasks
+        if t["status"] == "Active"
+        and t["priority"] == "High"
+        and "Finance" in (t.get("rbacGroupNames") or [])
+    }
+    assert {r["Activity id"] for r in read_csv(out.read_bytes())} == expected
+
+
+def test_sync_without_credentials_refuses_and_names_the_settings(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "_cwd": str(tmp_path)}
+
+    done = run_cli("sync", env=env)
+
+    assert done.returncode == 1
+    assert "TVM_CLIENT_SECRET" in done.stderr and "--demo" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_exporting_devices_of_an_unknown_activity_says_so(settings, tmp_path):
+    sync_tenant(settings)
+
+    out = str(tmp_path / "d.csv")
+    env = cli_env(settings, tmp_path)
+
+    done = run_cli("export", "devices", "--activity", "nope", "--out", out, env=env)
+
+    assert done.returncode == 1
+    assert "No remediation activity has the id 'nope'" in done.stderr
