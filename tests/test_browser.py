@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import chromium_page, screenshot, streamlit_server, wait_until_idle
 from tests.conftest import REPO
@@ -37,9 +38,10 @@ def test_the_remediation_page_shows_the_synced_activities_in_a_browser(
         page.get_by_text("Remediation activities").first.wait_for(timeout=30000)
         page.locator("[data-testid='stDataFrame']").wait_for(timeout=30000)
         caption = page.get_by_text(f"{len(titles)} activities ·").first.inner_text()
-        rows_drawn = page.locator("[data-testid='stDataFrame'] [role='row']").count()
+        rows = page.locator("[data-testid='stDataFrame'] [role='row']")
+        # one header row and one row per activity
+        expect(rows).to_have_count(len(titles) + 1, timeout=30000)
         shot = screenshot(page, "remediation-page")
 
     assert "data as of sync 1 finished" in caption
-    assert rows_drawn == len(titles) + 1, "one header row and one row per activity"
     assert shot.stat().st_size > 10_000

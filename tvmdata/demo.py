@@ -64,6 +64,7 @@ def build_demo(
     save_state(tenant.at(tenant.now))
     _remove_database(db_path)
     building.rename(db_path)
+    _remove_database(building)
     return db_path
 
 
