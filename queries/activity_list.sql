@@ -1,5 +1,6 @@
 -- Remediation activities with the portal's columns, for pages and exports.
--- Filters are optional: a null parameter means "all".
+-- Filters are optional: a null parameter means "all". Overdue: an active
+-- activity whose due date (a UTC calendar date) is before $today (UTC).
 select
     a.activity_id,
     a.title as activity,
@@ -8,6 +9,9 @@ select
     a.requester_email as created_by,
     a.created_on,
     a.due_on,
+    coalesce(
+        a.status = 'Active' and c.activity_id is null and a.due_on < $today, false
+    ) as overdue,
     case when c.activity_id is not null then 'Completed' else a.status end as status,
     a.fixed_devices,
     a.target_devices,

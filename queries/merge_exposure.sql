@@ -1,7 +1,19 @@
 -- History of exposure for the activities whose device lists this run fetched.
--- A device that left the list is "fixed" only while Defender still reports it
--- (onboarded, seen in the last 30 days, not excluded, not merged); otherwise it
--- is "no_longer_reported".
+-- A device still exposed but now in another device group ends its interval as
+-- "moved" and starts a new one in its new group (below), so per-group figures
+-- follow the device. A device that left the list is "fixed" only while Defender
+-- still reports it (onboarded, seen in the last 30 days, not excluded, not
+-- merged); otherwise it is "no_longer_reported".
+update exposure_intervals e
+set exposed_to = $now, end_reason = 'moved'
+from activity_devices d
+join s_fetched f
+  on f.kind = 'activity_devices' and f.status = 'ok' and f.id = d.activity_id
+where e.exposed_to is null
+  and e.activity_id = d.activity_id
+  and e.machine_id = d.machine_id
+  and e.group_id is distinct from d.group_id;
+
 update exposure_intervals e
 set exposed_to = $now,
     end_reason = case

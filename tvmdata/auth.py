@@ -71,6 +71,13 @@ def describe_tls_failure(url: str) -> str:
     )
 
 
+def describe_unreadable_ca(exc: OSError) -> str:
+    return (
+        f"The CA file to trust could not be read ({exc}): check TVM_CA_BUNDLE, "
+        "and REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when TVM_CA_BUNDLE is not set."
+    )
+
+
 class TokenProvider:
     """Access tokens for one scope from one long-lived MSAL app.
 
@@ -107,6 +114,9 @@ class TokenProvider:
                 f"({type(exc).__name__}): check TVM_AUTHORITY_HOST and "
                 "TVM_TENANT_ID."
             ) from exc
+        except OSError as exc:
+            # requests raises a bare OSError when the CA file cannot be read.
+            raise TlsError(describe_unreadable_ca(exc)) from exc
         except ValueError as exc:
             # MSAL's tenant discovery was answered, but not for this tenant.
             raise AuthError(

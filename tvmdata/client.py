@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 from collections import Counter, deque
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote, urlsplit
 
 import requests
 import tenacity
 
-from tvmdata.auth import TokenProvider, describe_tls_failure, make_session
+from tvmdata.auth import (
+    TokenProvider,
+    describe_tls_failure,
+    describe_unreadable_ca,
+    make_session,
+)
 from tvmdata.clock import SYSTEM_CLOCK
 from tvmdata.config import Settings
 from tvmdata.errors import (
@@ -30,6 +38,9 @@ from tvmdata.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# A run waits for a throttled call at most this long; a longer Retry-After ends it.
+MAX_RETRY_AFTER_SECONDS = 300
 
 GONE = None
 """What a child-collection fetch returns when its parent no longer exists (404)."""
@@ -135,18 +146,35 @@ class ApiClient:
         """
         top = self._settings.page_size
         query = dict(params or {}, **{"$top": top, "$skip": 0})
-        url, followed_link = path, False
+        url, followed_link, seen = path, False, set()
         while True:
             body = self.get_json(url, None if followed_link else query)
             rows = _page_rows(body, path)
             yield rows
             next_link = body.get("@odata.nextLink")
             if next_link:
+                self._check_next_link(next_link, path, seen)
                 url, followed_link = next_link, True
             elif followed_link or len(rows) < top:
                 return
             else:
                 query["$skip"] += top
+
+    def _check_next_link(self, link, path: str, seen: set) -> None:
+        # The access token goes with every link followed, so only links back to
+        # the API's own host are followed, and a link seen before means a loop.
+        base = urlsplit(self.base)
+        target = urlsplit(str(link))
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise InvalidResponse(
+                f"GET {path} gave a next-page link to another host "
+                f"({target.scheme}://{target.netloc}); it was not followed."
+            )
+        if link in seen:
+            raise InvalidResponse(
+                f"GET {path} gave the same next-page link twice; paging stopped."
+            )
+        seen.add(link)
 
     def request(self, method: str, path_or_url: str, **kwargs) -> dict:
         """Send one call with pacing and bounded retries; return the JSON body."""
@@ -195,9 +223,12 @@ class ApiClient:
             )
         except requests.exceptions.SSLError as exc:
             raise TlsError(describe_tls_failure(url)) from exc
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:
             log.warning("%s %s failed: %s", method, _loggable(url), type(exc).__name__)
             raise _Retryable("network", None, None) from exc
+        except OSError as exc:
+            # requests raises a bare OSError when the CA file cannot be read.
+            raise TlsError(describe_unreadable_ca(exc)) from exc
 
     def _check(self, response, method, url, refreshed) -> dict:
         status = response.status_code
@@ -209,10 +240,10 @@ class ApiClient:
             raise _Retryable("unauthorized", status, 0)
         if status == 429:
             log.info("%s %s 429 throttled", method, _loggable(url))
-            raise _Retryable("throttled", status, _retry_after(response))
+            raise _Retryable("throttled", status, _checked_wait(response, method, url))
         if status >= 500:
             log.warning("%s %s answered %s", method, _loggable(url), status)
-            raise _Retryable("server", status, _retry_after(response))
+            raise _Retryable("server", status, _checked_wait(response, method, url))
         if status >= 400:
             raise _client_error(response, method, url)
         return _parse_json(response, method, url)
@@ -322,17 +353,22 @@ def _page_rows(body: dict, path: str) -> list[dict]:
 
 def _parse_json(response: requests.Response, method: str, url: str) -> dict:
     try:
-        body = json.loads(response.content or b"{}")
+        body = json.loads(response.content, parse_constant=_refuse_constant)
     except ValueError as exc:
+        reason = f"{exc.msg} at line {exc.lineno}" if hasattr(exc, "msg") else exc
         raise InvalidResponse(
             f"{method} {_loggable(url)} answered with a response that is not valid "
-            f"JSON ({exc.msg} at line {exc.lineno}); nothing from it was used."
+            f"JSON ({reason}); nothing from it was used."
         ) from None
     if not isinstance(body, dict):
         raise InvalidResponse(
             f"{method} {_loggable(url)} answered with JSON that is not an object."
         )
     return body
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not allowed in JSON")
 
 
 def _client_error(response, method: str, url: str) -> Exception:
@@ -376,12 +412,32 @@ def _error_message(response) -> str:
     return str(error)[:500]
 
 
+def _checked_wait(response, method: str, url: str) -> float | None:
+    wait = _retry_after(response)
+    if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+        raise QuotaExhausted(
+            f"{method} {_loggable(url)} asked to wait {wait:.0f} s before "
+            "trying again (more than the "
+            f"{MAX_RETRY_AFTER_SECONDS // 60} minutes a run waits): the tenant's "
+            "API quota is exhausted; sync again later."
+        )
+    return wait
+
+
 def _retry_after(response) -> float | None:
+    """Seconds the server asks to wait: a number or an HTTP date; None if absent."""
     value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (moment - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else math.inf
 
 
 def _endpoint_name(url: str) -> str:

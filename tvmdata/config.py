@@ -144,12 +144,19 @@ def _to_bool(setting: str, raw) -> bool:
 
 def _to_path(name: str, setting: str, raw) -> Path:
     path = Path(str(raw)).expanduser()
-    if name == "ca_bundle" and not path.is_file():
+    if name == "ca_bundle" and not _is_pem_bundle(path):
         raise ConfigError(
-            f"{setting} points at {path}, which is not a file: give the path of "
-            "a PEM file with the CA certificate to trust."
+            f"{setting} points at {path}, which is not a PEM file of CA "
+            "certificates (-----BEGIN CERTIFICATE-----): give the path of one."
         )
     return path
+
+
+def _is_pem_bundle(path: Path) -> bool:
+    try:
+        return b"-----BEGIN CERTIFICATE-----" in path.read_bytes()
+    except OSError:
+        return False
 
 
 def _check_url(setting: str, text: str) -> None:

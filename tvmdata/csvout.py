@@ -57,6 +57,8 @@ def safe_cell(value):
         return value.isoformat(sep=" ")
     if isinstance(value, date):
         return value.isoformat()
+    if hasattr(value, "tolist") and not isinstance(value, numbers.Number):
+        value = value.tolist()  # arrays from DuckDB list columns
     if isinstance(value, (list, tuple)):
         value = "; ".join(str(v) for v in value)
     text = str(value)

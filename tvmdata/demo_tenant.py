@@ -386,7 +386,7 @@ class _Rec:
     f2: array = field(default_factory=lambda: array("i"))
     drawn: bytearray = field(default_factory=bytearray)
     spans: dict = field(default_factory=dict)
-    arrivals: dict = field(default_factory=dict)
+    moved_in: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -565,17 +565,17 @@ class DemoTenant:
                 for i, d, f1, s2, f2 in rows
                 if (c < f1 or s2 <= c < f2) and heard[d] > c
             ]
-            if rec.arrivals:
-                found = self._settled_in(rec, found, g, c)
+            if rec.moved_in:
+                found = self._in_group_then(rec, found, g, c)
             out += found
         if task.light:
             out = [i for i in out if _no_impact(rec.dev[i], task.rec)]
         return out
 
-    def _settled_in(self, rec: _Rec, found: list[int], g: int, c: int) -> list[int]:
+    def _in_group_then(self, rec: _Rec, found: list[int], g: int, c: int) -> list[int]:
         # Devices that changed group belong to the group they were in at `c`.
         dev, s1, f1, s2, f2 = rec.dev, rec.s1, rec.f1, rec.s2, rec.f2
-        for i in rec.arrivals.get(g, ()):
+        for i in rec.moved_in.get(g, ()):
             exposed = s1[i] <= c < f1[i] or s2[i] <= c < f2[i]
             if exposed and self.heard_until[dev[i]] > c:
                 found.append(i)
@@ -1098,7 +1098,7 @@ class _Builder:
             rec.spans[g] = (bisect_left(groups, g), bisect_right(groups, g))
         for d, (_, to) in self.t.movers.items():
             if d in rec.dev:
-                rec.arrivals.setdefault(to, []).append(rec.dev.index(d))
+                rec.moved_in.setdefault(to, []).append(rec.dev.index(d))
 
     def _starts(self, rec: _Rec):
         """A function drawing when each exposure of `rec` begins."""

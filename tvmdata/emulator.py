@@ -1307,7 +1307,7 @@ def main(argv: list[str] | None = None) -> int:
             _write_json_atomically(info, _info(emulator))
         print(
             f"Emulator serving tenant {emulator.tenant_id} at {emulator.base_url}; "
-            f"CA file: {emulator.ca_path}",
+            f"CA file: {emulator.ca_path}; client id: {emulator.client_id}",
             flush=True,
         )
         _wait_for_signal()
@@ -1324,7 +1324,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Serve a tenant over the Defender API and Entra token protocol.",
     )
     parser.add_argument(
-        "--state", help="tenant JSON file, loaded at start and saved on change"
+        "--state",
+        help="tenant JSON file, loaded at start and saved on change "
+        "(without --state and --tenant: a small sample tenant)",
     )
     parser.add_argument(
         "--tenant", help="tenant JSON file to start from when --state does not exist"
@@ -1333,22 +1335,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--cert-dir", help="directory to write ca.pem to")
     parser.add_argument("--info", help="JSON file telling other processes the address")
-    args = parser.parse_args(argv)
-    if not args.state and not args.tenant:
-        parser.error("give --state FILE (or --tenant FILE to serve a fixed tenant)")
-    return args
+    return parser.parse_args(argv)
 
 
 def _build_emulator(args: argparse.Namespace) -> Emulator:
     state = Path(args.state) if args.state else None
     tenant = None
-    if not (state and state.exists()):
-        if not args.tenant:
-            raise ValueError(
-                f"State file {state} does not exist: create it with a tenant, "
-                "or pass --tenant FILE to start from one."
-            )
+    if args.tenant and not (state and state.exists()):
         tenant = _read_tenant_file(Path(args.tenant))
+    elif state is None and not args.tenant:
+        tenant = sample_tenant()
     return Emulator(
         tenant,
         state_path=state,

@@ -47,3 +47,7 @@ class SyncAlreadyRunning(TvmError):
 
 class StoreError(TvmError):
     """The database file cannot be used (corrupt, foreign or too new)."""
+
+
+class SyncFailed(TvmError):
+    """A sync run stopped on an unexpected fault; the previous data is unchanged."""

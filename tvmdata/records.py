@@ -21,7 +21,6 @@ UNASSIGNED_NAME = "Unassigned"
 _UNASSIGNED_NAMES = {"", "unassignedgroup", "unassigned"}
 
 _TASK_FIELDS = {
-    "id": "activity_id",
     "title": "title",
     "description": "description",
     "relatedComponent": "related_component",
@@ -49,7 +48,6 @@ _TASK_COUNTS = {"targetDevices": "target_devices", "fixedDevices": "fixed_device
 _TASK_KNOWN = {"@odata.context", "dueOn", "rbacGroupNames"}
 
 _REC_FIELDS = {
-    "id": "recommendation_id",
     "recommendationName": "name",
     "productName": "product_name",
     "vendor": "vendor",
@@ -76,7 +74,6 @@ _REC_FLAGS = {"publicExploit": "public_exploit", "activeAlert": "active_alert"}
 _REC_LISTS = {"associatedThreats": "associated_threats", "tags": "tags"}
 
 _MACHINE_FIELDS = {
-    "id": "machine_id",
     "computerDnsName": "computer_dns_name",
     "osPlatform": "os_platform",
     "version": "os_version",
@@ -91,7 +88,6 @@ _MACHINE_FIELDS = {
 _MACHINE_TIMES = {"firstSeen": "first_seen", "lastSeen": "last_seen"}
 
 _REF_FIELDS = {
-    "id": "machine_id",
     "computerDnsName": "computer_dns_name",
     "osPlatform": "os_platform",
 }
@@ -100,57 +96,102 @@ _reported_unknown: set[tuple[str, str]] = set()
 
 
 class InvalidRecord(ValueError):
-    """An API object that cannot be stored (no id, or a value of an impossible type)."""
+    """An API object that cannot be stored (not an object, or without an id)."""
+
+
+NULLED = "_nulled"
+"""Key of the list of fields whose values were unusable and stored as NULL; the
+staging area pops it to count them."""
+
+
+class _Reader:
+    """Reads the fields of one raw object; an unusable value in an optional field
+    becomes None and is noted, so one odd field never costs the whole record."""
+
+    def __init__(self, raw, kind: str):
+        if not isinstance(raw, dict):
+            raise InvalidRecord(f"expected an object, got {type(raw).__name__}")
+        self.raw = raw
+        self.kind = kind
+        self.nulled: list[str] = []
+
+    def value(self, parse, field: str, default=None):
+        try:
+            parsed = parse(self.raw.get(field), field)
+        except InvalidRecord:
+            self.nulled.append(field)
+            return default
+        return default if parsed is None else parsed
+
+    def columns(self, parse, mapping: dict[str, str]) -> dict:
+        return {column: self.value(parse, key) for key, column in mapping.items()}
+
+    def identifier(self, column: str) -> dict:
+        try:
+            identifier = parse_text(self.raw.get("id"))
+        except InvalidRecord:
+            identifier = None
+        if not identifier:
+            keys = sorted(self.raw)[:8]
+            raise InvalidRecord(f"{self.kind} without an id (keys: {keys})")
+        return {column: identifier}
+
+    def finish(self, row: dict, *known: dict) -> dict:
+        row[NULLED] = self.nulled
+        _note_unknown(self.kind, self.raw, *known)
+        return row
 
 
 def normalize_task(raw: dict) -> dict:
     """Map a remediation activity object to a row of `activities`."""
-    row = _texts(raw, _TASK_FIELDS)
-    _require_id(row, "activity_id", raw)
-    row.update(_times(raw, _TASK_TIMES))
-    row.update(_counts(raw, _TASK_COUNTS))
-    row["due_on"] = parse_date(raw.get("dueOn"), "dueOn")
-    row["device_groups"] = [
-        group_display_name(n) for n in parse_text_list(raw.get("rbacGroupNames"))
-    ]
-    _note_unknown("remediationTask", raw, _TASK_FIELDS, _TASK_TIMES, _TASK_COUNTS)
-    return row
+    read = _Reader(raw, "remediationTask")
+    row = read.identifier("activity_id")
+    row.update(read.columns(_text, _TASK_FIELDS))
+    row.update(read.columns(parse_timestamp, _TASK_TIMES))
+    row.update(read.columns(parse_count, _TASK_COUNTS))
+    row["due_on"] = read.value(parse_date, "dueOn")
+    names = read.value(_text_list, "rbacGroupNames", default=[])
+    row["device_groups"] = [group_display_name(n) for n in names]
+    return read.finish(row, _TASK_FIELDS, _TASK_TIMES, _TASK_COUNTS)
 
 
 def normalize_recommendation(raw: dict) -> dict:
     """Map a security recommendation object to a row of `recommendations`."""
-    row = _texts(raw, _REC_FIELDS)
-    _require_id(row, "recommendation_id", raw)
-    row.update(_counts(raw, _REC_COUNTS))
-    row.update({col: parse_number(raw.get(k), k) for k, col in _REC_NUMBERS.items()})
-    row.update({col: parse_flag(raw.get(k), k) for k, col in _REC_FLAGS.items()})
-    row.update({col: parse_text_list(raw.get(k)) for k, col in _REC_LISTS.items()})
-    _note_unknown(
-        "recommendation", raw, _REC_FIELDS, _REC_COUNTS, _REC_NUMBERS, _REC_FLAGS
-    )
-    return row
+    read = _Reader(raw, "recommendation")
+    row = read.identifier("recommendation_id")
+    row.update(read.columns(_text, _REC_FIELDS))
+    row.update(read.columns(parse_count, _REC_COUNTS))
+    row.update(read.columns(parse_number, _REC_NUMBERS))
+    row.update(read.columns(parse_flag, _REC_FLAGS))
+    for key, column in _REC_LISTS.items():
+        row[column] = read.value(_text_list, key, default=[])
+    return read.finish(row, _REC_FIELDS, _REC_COUNTS, _REC_NUMBERS, _REC_FLAGS)
 
 
 def normalize_machine(raw: dict) -> dict:
     """Map a machine object to a row of `machines` (with its device group)."""
-    row = _texts(raw, _MACHINE_FIELDS)
-    _require_id(row, "machine_id", raw)
-    row.update(_times(raw, _MACHINE_TIMES))
-    row["group_id"], row["group_name"] = parse_group(
-        raw.get("rbacGroupId"), raw.get("rbacGroupName")
-    )
-    row["machine_tags"] = parse_text_list(raw.get("machineTags"))
-    row["is_excluded"] = parse_flag(raw.get("isExcluded"), "isExcluded")
+    read = _Reader(raw, "machine")
+    row = read.identifier("machine_id")
+    row.update(read.columns(_text, _MACHINE_FIELDS))
+    row.update(read.columns(parse_timestamp, _MACHINE_TIMES))
+    group_id = read.value(parse_count, "rbacGroupId")
+    group_name = read.value(_text, "rbacGroupName")
+    row["group_id"], row["group_name"] = parse_group(group_id, group_name)
+    row["machine_tags"] = read.value(_text_list, "machineTags", default=[])
+    row["is_excluded"] = read.value(parse_flag, "isExcluded")
+    row[NULLED] = read.nulled
     return row
 
 
 def normalize_device_ref(raw: dict, parent_id: str) -> dict:
     """Map an exposed-device reference (`machineReferences`) to a row."""
-    row = _texts(raw, _REF_FIELDS)
-    _require_id(row, "machine_id", raw)
+    read = _Reader(raw, "machineReference")
+    row = read.identifier("machine_id")
+    row.update(read.columns(_text, _REF_FIELDS))
     row["parent_id"] = parent_id
-    name = parse_text(raw.get("rbacGroupName"))
+    name = read.value(_text, "rbacGroupName")
     row["group_name"] = group_display_name(name) if name is not None else None
+    row[NULLED] = read.nulled
     return row
 
 
@@ -177,7 +218,8 @@ def parse_text(value) -> str | None:
         return None
     if isinstance(value, (dict, list)):
         raise InvalidRecord(f"expected text, got {type(value).__name__}")
-    text = str(value).strip()
+    # Lone surrogates (broken UTF-16 in the source) cannot be stored as UTF-8.
+    text = str(value).encode("utf-8", "replace").decode("utf-8").strip()
     return text or None
 
 
@@ -241,12 +283,12 @@ def parse_timestamp(value, field: str = "timestamp") -> str | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = datetime.fromisoformat(text.upper())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat()
+    except (ValueError, OverflowError):
         raise InvalidRecord(f"{field} is not a timestamp: {text[:40]!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
 
 
 def parse_date(value, field: str = "date") -> str | None:
@@ -257,29 +299,18 @@ def parse_date(value, field: str = "date") -> str | None:
     return date.fromisoformat(stamp[:10]).isoformat()
 
 
-def _texts(raw: dict, mapping: dict[str, str]) -> dict:
-    if not isinstance(raw, dict):
-        raise InvalidRecord(f"expected an object, got {type(raw).__name__}")
-    row = {}
-    for key, column in mapping.items():
-        try:
-            row[column] = parse_text(raw.get(key))
-        except InvalidRecord as exc:
-            raise InvalidRecord(f"{key}: {exc}") from None
-    return row
+def _text(value, field: str) -> str | None:
+    try:
+        return parse_text(value)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"{field}: {exc}") from None
 
 
-def _times(raw: dict, mapping: dict[str, str]) -> dict:
-    return {col: parse_timestamp(raw.get(key), key) for key, col in mapping.items()}
-
-
-def _counts(raw: dict, mapping: dict[str, str]) -> dict:
-    return {col: parse_count(raw.get(key), key) for key, col in mapping.items()}
-
-
-def _require_id(row: dict, column: str, raw: dict) -> None:
-    if not row.get(column):
-        raise InvalidRecord(f"object without an id (keys: {sorted(raw)[:8]})")
+def _text_list(value, field: str) -> list[str]:
+    try:
+        return parse_text_list(value)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"{field}: {exc}") from None
 
 
 def _is_unassigned(name: str | None) -> bool:

@@ -18,7 +18,7 @@ import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tvmdata.records import InvalidRecord
+from tvmdata.records import NULLED, InvalidRecord
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +130,27 @@ class StagingArea:
             except InvalidRecord as exc:
                 self._count_skipped(name, exc)
                 continue
+            for field in row.pop(NULLED, ()):
+                self._count_nulled(name, field)
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             written += 1
         return written
+
+    def nulled(self) -> int:
+        return sum(self.manifest.get("nulled", {}).values())
 
     def _count_skipped(self, name: str, exc: Exception) -> None:
         skipped = self.manifest.setdefault("skipped", {})
         if name not in skipped:
             log.warning("skipping invalid %s: %s", name, exc)
         skipped[name] = skipped.get(name, 0) + 1
+
+    def _count_nulled(self, name: str, field: str) -> None:
+        nulled = self.manifest.setdefault("nulled", {})
+        key = f"{name}.{field}"
+        if key not in nulled:
+            log.warning("unusable %s values in %s are stored as empty", field, name)
+        nulled[key] = nulled.get(key, 0) + 1
 
     def _journal(self) -> list[dict]:
         path = self.file(CHILDREN_JOURNAL)

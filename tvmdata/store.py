@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -117,13 +118,21 @@ def _open(db_path: Path, wait_seconds: float) -> duckdb.DuckDBPyConnection:
                 raise _unusable(db_path, exc) from None
             if time.monotonic() >= deadline:
                 raise DatabaseLocked(
-                    f"The database {db_path} stayed locked by another process for "
-                    f"{wait_seconds:.0f} s (a sync merging?): try again shortly."
+                    f"The database {db_path} stayed locked for {wait_seconds:.0f} s "
+                    f"({_holder(exc)}): try again when that process is done, or "
+                    "raise TVM_LOCK_WAIT_SECONDS."
                 ) from None
         except duckdb.Error as exc:
             raise _unusable(db_path, exc) from None
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
+
+
+def _holder(exc: Exception) -> str:
+    # DuckDB's message names the process holding the file: keep that part.
+    text = str(exc)
+    start = text.lower().find("conflicting lock is held in")
+    return text[start:].rstrip(". ") if start >= 0 else "held by another process"
 
 
 def _unusable(db_path: Path, exc: Exception) -> StoreError:
@@ -175,7 +184,7 @@ def _has_foreign_tables(con) -> bool:
 # Typed reads and user writes. Each opens the file for one operation.
 
 
-def load_activities(settings, status=None, priority=None, groups=None):
+def load_activities(settings, status=None, priority=None, groups=None, today=None):
     """Remediation activities as a DataFrame, optionally filtered.
 
     Args:
@@ -183,8 +192,14 @@ def load_activities(settings, status=None, priority=None, groups=None):
         status: "Active" or "Completed"; None for all.
         priority: "High", "Medium" or "Low"; None for all.
         groups: device-group names; an activity matches when it covers any.
+        today: the UTC date overdue is judged against (default: today in UTC).
     """
-    params = {"status": status, "priority": priority, "groups": groups or None}
+    params = {
+        "status": status,
+        "priority": priority,
+        "groups": groups or None,
+        "today": today or datetime.now(UTC).date(),
+    }
     with connect(settings.db, settings.lock_wait_seconds) as con:
         return fetch_frame(con, "activity_list", params)
 

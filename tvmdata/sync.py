@@ -23,7 +23,7 @@ from pathlib import Path
 from tvmdata import records, store
 from tvmdata.client import NotFound, connect_defender
 from tvmdata.clock import SYSTEM_CLOCK
-from tvmdata.errors import SyncAlreadyRunning, TvmError
+from tvmdata.errors import SyncAlreadyRunning, SyncFailed, TvmError
 from tvmdata.staging import StagingArea
 
 log = logging.getLogger(__name__)
@@ -161,14 +161,17 @@ def _run(settings, clock, source, full, client, progress) -> SyncResult:
         )
         result.rows = _stage(client, staging, previous, full, progress)
         result.skipped = staging.skipped()
+        result.rows["values_set_to_null"] = staging.nulled()
         result.calls = dict(_count_calls(client))
         _merge(settings, staging, run_id, clock.now(), result)
-    except TvmError as exc:
-        result.outcome, result.error = "failed", str(exc)
+    except Exception as exc:
+        result.outcome, result.error = "failed", _describe_failure(exc)
         result.calls = dict(_count_calls(client))
-        _finish_run(settings, result, clock.now())
-        log.warning("sync run %d failed: %s", run_id, exc)
-        raise
+        _record_failure(settings, result, clock.now())
+        log.warning("sync run %d failed: %s", run_id, result.error)
+        if isinstance(exc, TvmError):
+            raise
+        raise SyncFailed(result.error) from exc
     staging.discard()
     result.outcome = "succeeded"
     result.seconds = time.monotonic() - started
@@ -366,7 +369,9 @@ def _column_types(con, table: str, sample: dict) -> dict:
             [table],
         ).fetchall()
     )
-    return {name: known.get(name, "VARCHAR") for name in sample}
+    return {
+        name: known.get(name, "VARCHAR") for name in sample if name != records.NULLED
+    }
 
 
 def _pause_for_tests() -> None:
@@ -377,9 +382,23 @@ def _pause_for_tests() -> None:
         time.sleep(seconds)
 
 
-def _finish_run(settings, result: SyncResult, now) -> None:
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
-        _write_finish(con, result, now)
+def _describe_failure(exc: Exception) -> str:
+    if isinstance(exc, TvmError):
+        return str(exc)
+    return (
+        f"The sync stopped on an unexpected {type(exc).__name__} ({exc}); the "
+        "previous data is unchanged. Run with -v for details and report it."
+    )
+
+
+def _record_failure(settings, result: SyncResult, now) -> None:
+    # Best effort: if the database stays locked, the run is left "running" and
+    # the next run marks it interrupted; the caller still gets the error.
+    try:
+        with store.connect(settings.db, settings.lock_wait_seconds) as con:
+            _write_finish(con, result, now)
+    except TvmError as exc:
+        log.error("could not record the failure of run %d: %s", result.run_id, exc)
 
 
 def _write_finish(con, result: SyncResult, now) -> None:
