@@ -2,18 +2,16 @@
 
 import streamlit as st
 
-from pages.common import settings_or_stop
+from pages.common import render_freshness, settings_or_stop, start_run
 
 st.set_page_config(page_title="Remediation dashboard", page_icon="🛡️", layout="wide")
 
-settings = settings_or_stop()
-if settings.demo:
-    st.sidebar.caption(
-        f"Demo mode: a generated tenant served by the local emulator at "
-        f"{settings.api_base}."
-    )
-
+# Navigation comes first: if the page stops below, Streamlit must not fall back
+# to listing every file in pages/ (helpers included) as a page.
 navigation = st.navigation(
     [st.Page("pages/remediation.py", title="Remediation", icon="🛠️", default=True)]
 )
+start_run()
+settings = settings_or_stop()
+render_freshness(settings)
 navigation.run()

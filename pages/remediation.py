@@ -2,21 +2,31 @@
 
 import streamlit as st
 
-from pages.common import settings_or_stop, sync_status_or_stop
-from tvmdata import store
-from tvmdata.sync import sync_in_progress
+from pages.common import load_or_last, settings_or_stop
+from tvmdata import labels, store
+
+ROW_PIXELS = 35
+VISIBLE_ROWS = 20
 
 settings = settings_or_stop()
-status = sync_status_or_stop(settings)
-activities = store.load_activities(settings)
+status, activities = load_or_last(
+    "remediation",
+    lambda: (store.load_sync_status(settings), store.load_activities(settings)),
+)
+
+shown = activities.assign(
+    remediation_type=activities["remediation_type"].map(labels.remediation_type)
+)
 
 st.title("Remediation activities")
-st.caption(f"{len(activities)} activities · data as of {store.describe_as_of(status)}")
-if sync_in_progress(settings.db):
-    st.caption("Sync in progress — showing the last finished sync.")
+st.caption(f"{len(shown)} activities · {labels.data_as_of(status)}")
 st.dataframe(
-    activities,
+    shown,
     hide_index=True,
+    width="stretch",
+    # Up to 20 rows show at once; the header counts as a row; 3 px of border.
+    height=(min(max(len(shown), 1), VISIBLE_ROWS) + 1) * ROW_PIXELS + 3,
+    placeholder="",
     column_order=[
         "activity",
         "remediation_type",
@@ -29,6 +39,7 @@ st.dataframe(
         "target_devices",
         "completed_by",
         "device_groups",
+        "activity_id",
     ],
     column_config={
         "activity": "Remediation activity",
@@ -44,5 +55,8 @@ st.dataframe(
         "target_devices": "Target devices",
         "completed_by": "Completed by",
         "device_groups": st.column_config.ListColumn("Device groups"),
+        "activity_id": st.column_config.TextColumn(
+            "Activity id", help="For `python -m tvmdata export devices --activity`"
+        ),
     },
 )

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests.browser import chromium_page, screenshot, streamlit_server, wait_until_idle
 from tests.conftest import REPO
+from tvmdata import labels, store
 from tvmdata.sync import sync_tenant
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -43,5 +44,6 @@ def test_the_remediation_page_shows_the_synced_activities_in_a_browser(
         expect(rows).to_have_count(len(titles) + 1, timeout=30000)
         shot = screenshot(page, "remediation-page")
 
-    assert "data as of sync 1 finished" in caption
+    status = store.load_sync_status(settings)
+    assert caption == f"{len(titles)} activities · {labels.data_as_of(status)}"
     assert shot.stat().st_size > 10_000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 
@@ -65,15 +67,22 @@ def test_the_build_leaves_only_the_database_and_the_emulator_state(small_demo):
     assert (data / "emulator" / "state.json").is_file()
 
 
-def cli(*args, cwd):
+def cli(*args, cwd, **env):
     return subprocess.run(
         [sys.executable, "-m", "tvmdata", *args],
         cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def copy_of_the_demo_database(small_demo, folder):
+    """The demo database alone in `folder`: no emulator state, so none runs."""
+    (folder / "data").mkdir()
+    shutil.copy(small_demo / demo.DEMO_DB, folder / demo.DEMO_DB)
+    return folder
 
 
 def test_the_standalone_emulator_serves_the_demo_to_sync_and_export(small_demo):
@@ -87,7 +96,7 @@ def test_the_standalone_emulator_serves_the_demo_to_sync_and_export(small_demo):
         stopped = cli("demo", "down", cwd=small_demo)
 
     assert started.returncode == 0, started.stderr
-    assert "demo emulator serving at https://127.0.0.1:" in started.stderr
+    assert "demo emulator serving at https://127.0.0.1:" in started.stdout
     assert synced.returncode == 0, synced.stderr
     assert "succeeded" in synced.stdout
     activities = query(small_demo, "select count(*) from activities")[0][0]
@@ -100,3 +109,88 @@ def test_sync_demo_without_the_emulator_says_how_to_start_it(tmp_path):
 
     assert done.returncode == 1
     assert "make run" in done.stderr
+
+
+def test_export_demo_before_the_demo_is_built_says_how_to_build_it(tmp_path):
+    done = cli("export", "activities", "--demo", "--out", "a.csv", cwd=tmp_path)
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: The demo tenant is not built (data/demo.duckdb is missing): run "
+        "`make run` or `python -m tvmdata demo up`."
+    ]
+
+
+def test_export_needs_only_the_demo_database_not_the_emulator(small_demo, tmp_path):
+    folder = copy_of_the_demo_database(small_demo, tmp_path)
+    count = query(small_demo, "select count(*) from activities")[0][0]
+
+    flag = cli("export", "activities", "--demo", "--out", "a.csv", cwd=folder)
+    environment = cli("export", "activities", "--out", "b.csv", cwd=folder,
+                      TVM_DEMO="true")  # fmt: skip
+
+    assert flag.returncode == 0, flag.stderr
+    assert environment.returncode == 0, environment.stderr
+    assert f"wrote {count} activities to a.csv" in flag.stdout
+    assert f"wrote {count} activities to b.csv" in environment.stdout
+
+
+def test_the_readme_group_example_works_on_the_demo(small_demo, tmp_path):
+    folder = copy_of_the_demo_database(small_demo, tmp_path)
+    expected = query(
+        small_demo,
+        "select count(*) from activities "
+        "where list_contains(device_groups, 'Workstations - Finance')",
+    )[0][0]
+
+    done = cli("export", "activities", "--demo", "--out", "finance.csv",
+               "--group", "Workstations - Finance", cwd=folder)  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert expected > 0 and f"wrote {expected} activities" in done.stdout
+
+
+def test_a_dry_run_lists_what_purge_then_removes_with_the_emulator_stopped(
+    small_demo, tmp_path
+):
+    folder = copy_of_the_demo_database(small_demo, tmp_path)
+    before = set(ids_in(folder))
+
+    dry = cli("purge", "--demo", "--days", "30", "--dry-run", cwd=folder)
+    after_dry_run = set(ids_in(folder))
+    done = cli("purge", "--demo", "--days", "30", cwd=folder)
+    after = set(ids_in(folder))
+
+    assert dry.returncode == 0, dry.stderr
+    listed = set(re.findall(r"^  ([0-9a-f-]{36})  completed ", dry.stdout, re.M))
+    assert listed and "nothing was deleted (dry run)" in dry.stdout
+    assert after_dry_run == before
+    assert done.returncode == 0, done.stderr
+    assert f"purging {len(listed)} completed activities older than 30 days" in (
+        done.stdout
+    )
+    assert after == before - listed
+
+
+def test_an_archive_folder_that_cannot_be_made_is_one_line_and_purges_nothing(
+    small_demo, tmp_path
+):
+    folder = copy_of_the_demo_database(small_demo, tmp_path)
+    before = ids_in(folder)
+    (folder / "not-a-folder").write_text("x")
+
+    done = cli("purge", "--demo", "--days", "30", "--archive", "not-a-folder",
+               cwd=folder)  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: cannot write the archive in not-a-folder: File exists; choose "
+        "another --archive (nothing was purged)"
+    ]
+    assert ids_in(folder) == before
+
+
+def ids_in(folder) -> list[str]:
+    return [
+        r[0] for r in query(folder, "select activity_id from activities order by 1")
+    ]

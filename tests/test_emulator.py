@@ -11,12 +11,14 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import msal
 import pytest
 import requests
 
+from tests.conftest import shared_file
 from tvmdata.clock import FakeClock
 from tvmdata.emulator import (
     GRAPH_AUDIENCE,
@@ -29,7 +31,6 @@ from tvmdata.emulator import (
 
 DEFENDER_SCOPE = "https://api.securitycenter.microsoft.com/.default"
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def make_tenant(task_count: int = 5) -> dict:
@@ -621,7 +622,6 @@ def test_sample_tenant_has_two_groups_and_an_unassigned_machine():
         assert len(exposed) == recommendation["exposedMachinesCount"]
 
 
-@pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared API samples are absent")
 @pytest.mark.parametrize(
     "key, sample",
     [
@@ -631,7 +631,7 @@ def test_sample_tenant_has_two_groups_and_an_unassigned_machine():
     ],
 )
 def test_sample_tenant_objects_carry_every_field_of_the_real_samples(key, sample):
-    document = json.loads((SHARED_DATA / sample).read_text())
+    document = json.loads(shared_file("data", *sample.split("/")).read_text())
     real = document["value"][0] if "value" in document else document
     expected = set(real) - {"@odata.context"}
 
@@ -639,19 +639,33 @@ def test_sample_tenant_objects_carry_every_field_of_the_real_samples(key, sample
         assert expected <= set(item), expected - set(item)
 
 
-def test_command_line_writes_info_serves_and_removes_it_on_sigterm(tmp_path):
-    seed, state, info = tmp_path / "seed.json", tmp_path / "state.json", tmp_path / "i"
-    seed.write_text(json.dumps(make_tenant(3)))
+def start_command(*args: str) -> subprocess.Popen:
+    """`python -m tvmdata emulator ARGS` as its own process, stdout piped."""
     command = [
         sys.executable,
         "-c",
         "import sys; from tvmdata.emulator import main; sys.exit(main(sys.argv[1:]))",
-        *("--state", str(state), "--tenant", str(seed), "--info", str(info)),
-        *("--cert-dir", str(tmp_path / "certs")),
+        *args,
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
+    return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+
+
+def stop_command(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=20)
+    process.stdout.close()
+    return code
+
+
+def test_command_line_writes_info_serves_and_removes_it_on_sigterm(tmp_path):
+    seed, state, info = tmp_path / "seed.json", tmp_path / "state.json", tmp_path / "i"
+    seed.write_text(json.dumps(make_tenant(3)))
+    process = start_command(
+        *("--state", str(state), "--tenant", str(seed), "--info", str(info)),
+        *("--cert-dir", str(tmp_path / "certs")),
     )
     try:
         line = process.stdout.readline()
@@ -668,12 +682,12 @@ def test_command_line_writes_info_serves_and_removes_it_on_sigterm(tmp_path):
             timeout=10,
         )
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=20)
-        process.stdout.close()
+        code = stop_command(process)
 
     assert line.startswith(f"Emulator serving tenant {found['tenant_id']} at https://")
-    assert line.rstrip().endswith(f"CA file: {tmp_path / 'certs' / 'ca.pem'}")
+    parts = line.rstrip().split("; ")
+    assert f"CA file: {tmp_path / 'certs' / 'ca.pem'}" in parts
+    assert f"client id: {found['client_id']}" in parts
     assert found["pid"] == process.pid
     assert response.status_code == 200
     assert code == 0
@@ -681,12 +695,25 @@ def test_command_line_writes_info_serves_and_removes_it_on_sigterm(tmp_path):
     assert json.loads(state.read_text())["remediationTasks"][0]["id"] == "t1"
 
 
-def test_command_line_without_a_state_or_tenant_is_refused(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([])
+def test_command_line_without_a_state_or_tenant_serves_the_sample_tenant(tmp_path):
+    info = tmp_path / "info.json"
+    process = start_command("--info", str(info), "--cert-dir", str(tmp_path))
+    try:
+        process.stdout.readline()
+        found = json.loads(info.read_text())
+        served = SimpleNamespace(
+            authority_host=found["base_url"],
+            api_base=found["base_url"],
+            tenant_id=found["tenant_id"],
+            ca_path=found["ca_path"],
+        )
+        tasks = ids(api_get(served, "/api/remediationTasks"))
+    finally:
+        code = stop_command(process)
 
-    assert exit_info.value.code == 2
-    assert "--state" in capsys.readouterr().err
+    assert found["tenant_id"] == sample_tenant()["tenant_id"]
+    assert tasks == [t["id"] for t in sample_tenant()["remediationTasks"]]
+    assert code == 0
 
 
 def test_command_line_with_a_missing_state_file_names_the_fix(tmp_path, capsys):

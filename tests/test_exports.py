@@ -28,8 +28,10 @@ def planted_tenant(emulator, cells, numbers):
     )
     device = data["taskMachines"][first["id"]][0]
     device["computerDnsName"] = cells["computerDnsName"]
+    other = data["remediationTasks"][1]
+    other["requesterNotes"] = cells["notes2"]
     emulator.set_tenant(data)
-    return first["id"]
+    return first["id"], other["id"], first["rbacGroupNames"]
 
 
 def test_formula_cells_are_quoted_and_numbers_kept_in_every_export(
@@ -37,7 +39,7 @@ def test_formula_cells_are_quoted_and_numbers_kept_in_every_export(
 ):
     case = load_case("10")["input"]
     cells, numbers = case["cells"], case["numbers"]
-    activity_id = planted_tenant(emulator, cells, numbers)
+    activity_id, other_id, groups = planted_tenant(emulator, cells, numbers)
     sync_tenant(settings)
 
     activities_file = tmp_path / "activities.csv"
@@ -47,10 +49,15 @@ def test_formula_cells_are_quoted_and_numbers_kept_in_every_export(
 
     rows = read_csv(activities_file.read_bytes())
     planted = next(r for r in rows if r["Activity id"] == activity_id)
+    other = next(r for r in rows if r["Activity id"] == other_id)
     assert planted["Notes"] == "'" + cells["requesterNotes"]
+    # The sync trims surrounding whitespace, so the tab may be gone; what is left
+    # still starts a formula and must be written as text.
+    assert other["Notes"] in ("'" + cells["notes2"], "'" + cells["notes2"].strip())
     assert planted["Remediation activity"] == "'" + cells["title"]
     assert planted["Related component"] == "'" + cells["relatedComponent"]
     assert planted["Target devices"] == str(numbers["targetDevices"])
+    assert planted["Device groups"] == "; ".join(groups)
     device_rows = read_csv(devices_file.read_bytes())
     names = {r["Device name"] for r in device_rows}
     assert "'" + cells["computerDnsName"] in names

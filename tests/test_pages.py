@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
-from tvmdata import store
-from tvmdata.sync import sync_tenant
+from tvmdata import demo, labels, store
+from tvmdata.errors import PermissionMissing
+from tvmdata.sync import sync_lock, sync_tenant
+
+LOCKED_WARNING = (
+    r"A sync is merging new data; showing the data loaded at \d\d:\d\d UTC\."
+)
 
 
 def live_environment(monkeypatch, settings):
@@ -25,6 +35,36 @@ def run_dashboard() -> AppTest:
     return app.run()
 
 
+def run_again(app: AppTest) -> AppTest:
+    """Run the dashboard again in the same session.
+
+    A second `app.run()` would not do: AppTest rebuilds its page registry on
+    every run and, with a pages/ folder beside the script, runs the last page
+    file alone, without the frame.
+    """
+    again = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
+    for key in app.session_state.keys():
+        if not key.startswith("$$"):
+            again.session_state[key] = app.session_state[key]
+    return again.run()
+
+
+def sidebar_text(app: AppTest) -> list[str]:
+    return [c.value for c in app.sidebar.caption] + [
+        w.value for w in app.sidebar.warning
+    ]
+
+
+def synced_demo_database(settings, tmp_path):
+    """A demo database in the working directory, synced from the sample tenant."""
+    demo_db = tmp_path / demo.DEMO_DB
+    sync_tenant(settings.with_overrides(db=demo_db))
+    return demo_db
+
+
+# The remediation page
+
+
 def test_remediation_page_lists_the_synced_activities_newest_first(
     monkeypatch, settings
 ):
@@ -39,17 +79,191 @@ def test_remediation_page_lists_the_synced_activities_newest_first(
     assert shown["activity_id"].tolist() == expected["activity_id"].tolist()
     created = expected["created_on"].tolist()
     assert created == sorted(created, reverse=True)
-    assert "sync 1 finished" in app.caption[0].value
+    status = store.load_sync_status(settings)
+    assert app.caption[0].value == (
+        f"{len(expected)} activities · {labels.data_as_of(status)}"
+    )
 
 
-def test_demo_mode_without_a_running_emulator_says_how_to_start_it(monkeypatch):
+def test_the_table_shows_activity_ids_blanks_and_readable_remediation_types(
+    monkeypatch, settings
+):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+
+    app = run_dashboard()
+
+    table = app.dataframe[0]
+    assert "activity_id" in table.proto.column_order
+    assert table.proto.placeholder == ""
+    stored = store.load_activities(settings)["remediation_type"].tolist()
+    assert table.value["remediation_type"].tolist() == [
+        labels.remediation_type(t) for t in stored
+    ]
+    assert set(stored) - set(labels.REMEDIATION_TYPES) == set()
+
+
+def test_remediation_types_read_as_the_portal_words_them():
+    assert [
+        labels.remediation_type(t)
+        for t in ["AttentionRequired", "ConfigurationChange", "Update", "Upgrade",
+                  "Uninstall", "SomethingNew", None]
+    ] == [
+        "Attention required", "Configuration change", "Software update",
+        "Software upgrade", "Software uninstall", "SomethingNew", None,
+    ]  # fmt: skip
+
+
+def test_data_freshness_is_worded_for_people_not_as_a_run_number():
+    finished = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    status = {"succeeded_id": 31, "succeeded_at": finished}
+
+    assert labels.data_as_of(status) == "Data as of 3 Dec 2026 06:00 UTC (last sync)"
+    assert labels.data_as_of({"succeeded_id": None}) == "No sync has finished yet"
+    assert [
+        labels.synced_ago(status, finished + timedelta(minutes=m))
+        for m in (-3, 0, 12, 59, 60, 47 * 60 + 59, 72 * 60)
+    ] == [
+        "Synced just now", "Synced just now", "Synced 12 min ago",
+        "Synced 59 min ago", "Synced 1 h ago", "Synced 47 h ago",
+        "Synced 3 days ago (3 Dec 2026 06:00 UTC)",
+    ]  # fmt: skip
+
+
+# The shared sidebar: data freshness
+
+
+def test_the_sidebar_says_when_the_last_sync_finished(monkeypatch, settings):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+
+    app = run_dashboard()
+
+    assert sidebar_text(app) == ["Synced just now"]
+
+
+def test_the_sidebar_says_a_sync_is_in_progress(monkeypatch, settings):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+
+    with sync_lock(settings.db):
+        app = run_dashboard()
+
+    assert not app.exception
+    assert sidebar_text(app) == [
+        "Synced just now",
+        "Sync in progress · pages show the last finished sync.",
+    ]
+
+
+def test_the_sidebar_warns_when_the_last_sync_lacked_a_permission(
+    monkeypatch, settings, emulator
+):
+    sync_tenant(settings)
+    emulator.fail_paths = {r"^/api/remediationTasks$": 403}
+    with pytest.raises(PermissionMissing):
+        sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+
+    app = run_dashboard()
+
+    assert not app.exception
+    warning = app.sidebar.warning[0].value
+    assert warning.startswith("The last sync failed: ")
+    assert "lacks the application permission RemediationTasks.Read.All" in warning
+    assert "grant it" in warning
+    assert len(app.dataframe[0].value) == len(store.load_activities(settings))
+
+
+def test_before_any_sync_the_sidebar_says_how_to_run_one(monkeypatch, settings):
+    live_environment(monkeypatch, settings)
+
+    app = run_dashboard()
+
+    assert not app.exception and not app.error
+    assert sidebar_text(app) == ["No sync yet: run `python -m tvmdata sync`"]
+    assert app.caption[0].value == "0 activities · No sync has finished yet"
+
+
+# Demo mode and credentials
+
+
+@pytest.mark.parametrize("demo_setting", [None, "true"])
+def test_demo_mode_shows_the_demo_data_with_the_emulator_stopped(
+    monkeypatch, settings, tmp_path, demo_setting
+):
+    demo_db = synced_demo_database(settings, tmp_path)
+    if demo_setting:
+        monkeypatch.setenv("TVM_DEMO", demo_setting)
+    st.cache_resource.clear()
+
+    app = run_dashboard()
+
+    assert not app.exception and not app.error
+    shown = app.dataframe[0].value["activity_id"].tolist()
+    demo_settings = demo.local_demo_settings()
+    assert demo_settings.db == demo.DEMO_DB and demo_db.exists()
+    assert shown == store.load_activities(demo_settings)["activity_id"].tolist()
+    assert app.sidebar.caption[0].value.startswith(
+        "Demo mode · emulator stopped: the pages show the demo data"
+    )
+
+
+def test_demo_mode_without_a_demo_database_says_how_to_build_it(monkeypatch):
     monkeypatch.setenv("TVM_DEMO", "true")
     st.cache_resource.clear()
 
     app = run_dashboard()
 
     assert not app.exception
-    assert "make run" in app.error[0].value
+    assert [e.value for e in app.error] == [
+        "The demo tenant is not built (data/demo.duckdb is missing): run "
+        "`make run` or `python -m tvmdata demo up`."
+    ]
+
+
+@pytest.mark.parametrize(
+    "missing", ["TVM_TENANT_ID", "TVM_CLIENT_ID", "TVM_CLIENT_SECRET"]
+)
+def test_partial_credentials_are_one_error_naming_the_missing_setting(
+    monkeypatch, settings, tmp_path, missing
+):
+    synced_demo_database(settings, tmp_path)
+    live_environment(monkeypatch, settings)
+    monkeypatch.delenv(missing)
+
+    app = run_dashboard()
+
+    assert not app.exception
+    assert len(app.error) == 1
+    assert app.error[0].value.startswith(f"{missing} is not set")
+    assert not app.dataframe
+
+
+def test_partial_credentials_with_demo_mode_on_show_the_demo(
+    monkeypatch, settings, tmp_path
+):
+    synced_demo_database(settings, tmp_path)
+    live_environment(monkeypatch, settings)
+    monkeypatch.delenv("TVM_CLIENT_SECRET")
+    monkeypatch.setenv("TVM_DEMO", "true")
+
+    app = run_dashboard()
+
+    assert not app.exception and not app.error
+    assert app.sidebar.caption[0].value.startswith("Demo mode")
+
+
+def test_no_credentials_with_demo_mode_off_is_an_error_not_the_demo(
+    monkeypatch, settings, tmp_path
+):
+    synced_demo_database(settings, tmp_path)
+    monkeypatch.setenv("TVM_DEMO", "false")
+    st.cache_resource.clear()
+
+    app = run_dashboard()
+
+    assert [e.value[:25] for e in app.error] == ["TVM_TENANT_ID is not set:"]
 
 
 @pytest.mark.parametrize("value", ["maybe"])
@@ -60,4 +274,86 @@ def test_a_malformed_setting_is_one_plain_error_line(monkeypatch, value):
     app = run_dashboard()
 
     assert not app.exception
-    assert "TVM_DEMO must be true or false" in app.error[0].value
+    assert [e.value for e in app.error] == [
+        "TVM_DEMO must be true or false, not 'maybe'."
+    ]
+
+
+def test_a_failing_frame_still_lists_only_the_real_pages(monkeypatch):
+    monkeypatch.setenv("TVM_DEMO", "maybe")
+    st.cache_resource.clear()
+
+    app = run_dashboard()
+
+    # Helper modules in pages/ are no pages: navigation is set up before any stop.
+    with pytest.raises(ValueError, match="navigation page"):
+        app.switch_page("pages/common.py")
+    app.switch_page("pages/remediation.py")
+
+
+# A database locked by a sync's merge
+
+
+def hold_the_database(db) -> subprocess.Popen:
+    """Another process holding the DuckDB file, as a long merge would."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('holding', flush=True); time.sleep(30)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def release(holder: subprocess.Popen) -> None:
+    holder.kill()
+    holder.wait(timeout=10)
+    holder.stdout.close()
+
+
+def test_a_locked_database_shows_the_last_loaded_rows_under_a_warning(
+    monkeypatch, settings
+):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    monkeypatch.setenv("TVM_LOCK_WAIT_SECONDS", "1")
+    app = run_dashboard()
+    loaded = app.dataframe[0].value["activity_id"].tolist()
+    caption = app.caption[0].value
+
+    holder = hold_the_database(settings.db)
+    try:
+        app = run_again(app)
+    finally:
+        release(holder)
+
+    assert not app.exception and not app.error
+    warnings = [w.value for w in app.main.warning]
+    assert len(warnings) == 1 and re.fullmatch(LOCKED_WARNING, warnings[0])
+    assert app.dataframe[0].value["activity_id"].tolist() == loaded
+    assert app.caption[0].value == caption
+    assert sidebar_text(app)[0] == "Synced just now"
+
+
+def test_a_locked_database_with_nothing_loaded_before_is_one_error(
+    monkeypatch, settings
+):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    monkeypatch.setenv("TVM_LOCK_WAIT_SECONDS", "1")
+
+    holder = hold_the_database(settings.db)
+    try:
+        app = run_dashboard()
+    finally:
+        release(holder)
+
+    assert not app.exception and not app.warning and not app.dataframe
+    assert len(app.error) == 1
+    assert app.error[0].value.startswith(f"The database {settings.db} stayed locked")

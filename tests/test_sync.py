@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from tests.conftest import load_case
-from tvmdata import store
+from tvmdata import records, store
 from tvmdata.clock import FakeClock
 from tvmdata.errors import ApiError, InvalidResponse, PermissionMissing, TenantMismatch
 from tvmdata.sync import sync_in_progress, sync_lock, sync_tenant
@@ -245,35 +247,80 @@ def test_missing_permission_fails_the_run_and_names_the_permission(settings, emu
 
     message = str(raised.value)
     assert "RemediationTasks.Read.All" in message and "grant" in message
+    assert "app registration" in message
     assert snapshot_of(settings) == before
     status = store.load_sync_status(settings)
     assert status["last_run"]["outcome"] == "failed"
     assert status["succeeded_id"] == 1, "the 'as of' sync stays the last good one"
 
 
-def test_paging_without_nextlink_stores_every_machine_and_failure_keeps_them(
+def case_03_tenant(emulator, pages):
+    """The case's machines, all exposed for one activity (its list pages too)."""
+    exposed = [
+        m for skip in sorted(pages, key=int) for m in pages[skip]["body"]["value"]
+    ]
+    tenant_with(
+        emulator,
+        [dict(m) for m in exposed],
+        [task("T3", 0, len(exposed))],
+        {"T3": [dict(m) for m in exposed]},
+    )
+    return [m["id"] for m in exposed]
+
+
+def test_paging_without_nextlink_stores_every_machine_and_exposed_device(
     settings, emulator
 ):
-    case = load_case("03")
-    pages = case["input"]["responses_by_skip"]
-    expected_ids = [m["id"] for skip in sorted(pages, key=int)
-                    for m in pages[skip]["body"]["value"]]  # fmt: skip
-    tenant_with(emulator, [{"id": i} for i in expected_ids], [], {})
+    pages = load_case("03")["input"]["responses_by_skip"]
+    expected_ids = case_03_tenant(emulator, pages)
     paged = settings.with_overrides(page_size=2)
 
-    sync_tenant(paged)
+    sync_tenant(paged, clock=FakeClock(T0))
 
     stored = [r[0] for r in rows(paged, "select machine_id from machines order by 1")]
     assert stored == sorted(expected_ids)
     assert emulator.calls["machines"] == len(pages)
+    exposed = rows(paged, "select machine_id from activity_devices order by 1")
+    assert [r[0] for r in exposed] == sorted(expected_ids)
+    assert emulator.calls["remediationTasks/{id}/machineReferences"] == len(pages)
 
+
+@pytest.mark.parametrize(
+    "failing_path",
+    [r"^/api/machines$", r"^/api/remediationTasks/T3/machineReferences$"],
+)
+def test_a_page_failing_on_every_retry_fails_the_run_and_keeps_the_snapshot(
+    settings, emulator, failing_path
+):
+    case = load_case("03")["input"]
+    pages = case["responses_by_skip"]
+    exposed_ids = case_03_tenant(emulator, pages)
+    paged = settings.with_overrides(page_size=2)
+    clock = FakeClock(T0)
+    sync_tenant(paged, clock=clock)
+    intervals = "select * from exposure_intervals order by all"
+    devices = "select * from activity_devices order by all"
     before = snapshot_of(paged)
+    intervals_before, devices_before = rows(paged, intervals), rows(paged, devices)
+    data = emulator.tenant()
+    data["remediationTasks"][0]["fixedDevices"] += 1  # its list is fetched again
+    emulator.set_tenant(data)
+    tries = paged.max_retries + 1
     failing = [{"status": 500, "body": {"error": {"code": "InternalError"}}}]
-    emulator.script(r"^/api/machines$", [pages["0"]] + failing * 4)
+    emulator.script(failing_path, [pages["0"]] + failing * tries)
+    emulator.reset_counts()
+    clock.advance(3600)
+
     with pytest.raises(ApiError) as raised:
-        sync_tenant(paged)
-    assert "500" in str(raised.value) and "after 4 tries" in str(raised.value)
+        sync_tenant(paged, clock=clock)
+
+    assert "500" in str(raised.value) and f"after {tries} tries" in str(raised.value)
     assert "%24skip=2" in emulator.requests[-1][1]
+    assert sorted(r[1] for r in intervals_before) == sorted(exposed_ids)
+    assert rows(paged, intervals) == intervals_before
+    closed = "select * from exposure_intervals where exposed_to is not null"
+    assert rows(paged, closed) == [], "no device marked fixed or removed"
+    assert rows(paged, devices) == devices_before
     assert snapshot_of(paged) == before
 
 
@@ -299,27 +346,97 @@ def test_field_types_drift_is_normalised(settings, emulator):
     assert servers["activity_id"].tolist() == ["t1"]
 
 
-def test_timestamps_with_any_precision_are_stored_in_utc(settings, emulator):
+def case_06_tenant(emulator):
     values = load_case("06")["input"]["values"]
     tasks = [
         task(f"t{i}", 0, 1, createdOn=v, statusLastModifiedOn=v, dueOn=v)
         for i, v in enumerate(values)
     ]
     tenant_with(emulator, [], tasks, {})
+    return values
+
+
+def test_timestamps_with_any_precision_are_stored_in_utc(settings, emulator):
+    values = case_06_tenant(emulator)
 
     sync_tenant(settings)
-    first = rows(settings, "select activity_id, created_on, due_on from activities")
-    sync_tenant(settings)
 
-    stored = {r[0]: r[1] for r in first}
+    stored = dict(rows(settings, "select activity_id, created_on from activities"))
     assert len(stored) == len(values)
+    assert stored == {
+        "t0": datetime(2021, 1, 12, 18, 54, 11, 549947, tzinfo=UTC),
+        "t1": datetime(2021, 1, 26, 20, 33, 59, 200000, tzinfo=UTC),
+        "t2": datetime(2021, 2, 11, 0, 0, 0, tzinfo=UTC),
+        # Without a zone the clock time is taken as UTC.
+        "t3": datetime(2020, 11, 3, 10, 13, 34, 847688, tzinfo=UTC),
+        "t4": datetime(2020, 12, 30, 14, 17, 26, tzinfo=UTC),
+        "t5": datetime(2017, 1, 1, 8, 2, 18, 199408, tzinfo=UTC),
+    }
     assert all(v.utcoffset() == timedelta(0) for v in stored.values())
-    last = stored[f"t{len(values) - 1}"]
-    assert last == datetime(2017, 1, 1, 8, 2, 18, 199408, tzinfo=UTC)
-    assert rows(settings, "select activity_id, created_on, due_on from activities") \
-        == first  # fmt: skip
-    due = {r[0]: r[2] for r in first}
-    assert due["t2"].isoformat() == "2021-02-11"
+    types = rows(
+        settings,
+        "select column_name, data_type from information_schema.columns "
+        "where table_name = 'activities' "
+        "and column_name in ('created_on', 'status_changed_on') order by 1",
+    )
+    assert types == [
+        ("created_on", "TIMESTAMP WITH TIME ZONE"),
+        ("status_changed_on", "TIMESTAMP WITH TIME ZONE"),
+    ]
+
+
+def test_resyncing_the_same_timestamps_changes_nothing(settings, emulator):
+    case_06_tenant(emulator)
+    clock = FakeClock(T0)
+    sync_tenant(settings, clock=clock)
+    before = snapshot_of(settings)
+    clock.advance(3600)
+
+    second = sync_tenant(settings, clock=clock)
+
+    assert snapshot_of(settings) == before
+    assert not [k for k in second.calls if k.endswith("machineReferences")]
+
+
+def test_a_due_date_is_overdue_only_once_its_day_has_passed(settings, emulator):
+    case_06_tenant(emulator)
+    sync_tenant(settings)
+
+    on_the_day = store.load_activities(settings, today=date(2021, 2, 11))
+    next_day = store.load_activities(settings, today=date(2021, 2, 12))
+
+    assert on_the_day["overdue"].dtype == bool
+    overdue = dict(zip(on_the_day["activity_id"], on_the_day["overdue"], strict=True))
+    assert bool(overdue["t2"]) is False
+    overdue = dict(zip(next_day["activity_id"], next_day["overdue"], strict=True))
+    assert bool(overdue["t2"]) is True
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland", "America/Los_Angeles"])
+def test_a_due_date_is_the_same_calendar_day_in_every_time_zone(
+    settings, emulator, monkeypatch, zone
+):
+    case_06_tenant(emulator)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setenv("TZ", zone)
+            time.tzset()
+            assert (time.localtime().tm_gmtoff != 0) == (zone != "UTC")
+            sync_tenant(settings)
+            stored = dict(rows(settings, "select activity_id, due_on from activities"))
+            listed = store.load_activities(settings)
+    finally:
+        time.tzset()
+
+    assert stored["t2"] == date(2021, 2, 11)
+    due = dict(zip(listed["activity_id"], listed["due_on"], strict=True))
+    assert str(due["t2"])[:10] == "2021-02-11"
+    types = rows(
+        settings,
+        "select data_type from information_schema.columns "
+        "where table_name = 'activities' and column_name = 'due_on'",
+    )
+    assert types == [("DATE",)]
 
 
 def test_null_missing_and_empty_fields_are_stored_as_null(settings, emulator):
@@ -328,22 +445,55 @@ def test_null_missing_and_empty_fields_are_stored_as_null(settings, emulator):
 
     sync_tenant(settings)
 
-    versions = dict(
-        rows(
-            settings,
-            "select recommendation_id, recommended_version from recommendations",
-        )
+    recommendations = rows(
+        settings,
+        "select recommendation_id, name, product_name, vendor, recommended_version "
+        "from recommendations order by recommendation_id",
     )
-    assert versions == {
-        "va-_-contoso-_-reader": None,
-        "va-_-contoso-_-viewer": None,
-        "scid-2000": None,
-    }
+    assert recommendations == [
+        ("scid-2000", "Turn on a setting", None, None, None),
+        ("va-_-contoso-_-reader", None, "reader", "contoso", None),
+        ("va-_-contoso-_-viewer", None, "viewer", "contoso", None),
+    ]
+    task_row = rows(
+        settings,
+        "select activity_id, scid, due_on, fixed_devices, completer_email "
+        "from activities",
+    )
+    assert task_row == [(case["remediationTask"]["id"], None, None, None, None)]
     stored = store.load_activities(settings)
     assert stored["activity_id"].tolist() == ["t9"]
     row = stored.iloc[0]
     assert row["due_on"] is None or str(row["due_on"]) in ("NaT", "None")
     assert row["fixed_devices"] is None or str(row["fixed_devices"]) in ("<NA>", "nan")
+
+
+def test_an_unknown_field_is_logged_once_at_debug(
+    settings, emulator, caplog, monkeypatch
+):
+    case = load_case("07")["input"]
+    tenant_with(emulator, [], [case["remediationTask"]], {}, case["recommendations"])
+    monkeypatch.setattr(records, "_reported_unknown", set())
+    caplog.set_level(logging.DEBUG, logger="tvmdata.records")
+
+    def reports_of_the_new_field():
+        return [
+            r
+            for r in caplog.records
+            if r.name == "tvmdata.records" and "brandNewField" in r.getMessage()
+        ]
+
+    first = sync_tenant(settings)
+    logged = reports_of_the_new_field()
+    unknown = [r for r in caplog.records if "ignoring unknown" in r.getMessage()]
+    caplog.clear()
+    second = sync_tenant(settings)
+
+    assert (first.outcome, first.skipped) == ("succeeded", 0)
+    assert [r.levelno for r in logged] == [logging.DEBUG]
+    assert unknown == logged, "only the new field is reported as unknown"
+    assert second.outcome == "succeeded"
+    assert reports_of_the_new_field() == [], "reported once, not on every sync"
 
 
 def test_a_database_of_another_tenant_is_refused(settings, emulator):

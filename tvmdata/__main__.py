@@ -3,11 +3,13 @@
     sync [--demo] [--full]        fetch Defender data into the database
     emulator [...]                serve a tenant over the Defender API locally
     demo up|build|down            the demo tenant and its emulator
-    purge [--demo]                remove completed activities past retention
+    purge [--demo] [--dry-run]    remove completed activities past retention
     export activities --out FILE  write the activity list as CSV
     export devices --activity ID --out FILE
 
-Failures exit non-zero with one line saying what went wrong and what to do.
+Every failure exits non-zero with one line on stderr saying what went wrong and
+what to do; `-v` adds the log and, for unexpected faults, the traceback. Progress
+and results go to stdout.
 """
 
 from __future__ import annotations
@@ -15,13 +17,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
+from datetime import timedelta
 from pathlib import Path
 
-from tvmdata import demo, exports, retention
+import pandas as pd
+
+from tvmdata import demo, exports, retention, store
+from tvmdata.clock import SYSTEM_CLOCK
 from tvmdata.config import load_settings
 from tvmdata.errors import ConfigError, TvmError
 
 log = logging.getLogger("tvmdata")
+
+STATUSES = ("Active", "Completed")
+PRIORITIES = ("High", "Medium", "Low")
+SOURCES = ("cli", "cron", "dashboard")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,85 +42,236 @@ def main(argv: list[str] | None = None) -> int:
 
         return emulator_main(argv[1:])
     args = _parser().parse_args(argv)
+    # Without -v only the one error line reaches stderr; the log says the same.
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose else logging.ERROR,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         return args.run(args) or 0
+    except exports.OutputNotWritable as exc:
+        return _fail(f"{exc}; choose another --out")
     except TvmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", code=130)
+    except Exception as exc:
+        if args.verbose:
+            traceback.print_exc()
+        hint = "" if args.verbose else " (details with -v)"
+        return _fail(f"unexpected {type(exc).__name__}: {exc}{hint}")
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    return code
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end in one line, like every other failure."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (run with --help for usage)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tvmdata")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each call")
+    parser = _Parser(prog="python -m tvmdata")
+    _add_verbose(parser, default=False)
+    # -v also works after the command; unset there, it keeps the value from before.
+    verbose = _Parser(add_help=False)
+    _add_verbose(verbose, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
-
-    sync = commands.add_parser("sync", help="fetch Defender data into the database")
-    _add_demo_flag(sync)
-    sync.add_argument("--full", action="store_true", help="refetch every device list")
-    sync.add_argument("--source", default="cli", help=argparse.SUPPRESS)
-    sync.set_defaults(run=_run_sync)
-
+    _add_sync(commands, verbose)
     commands.add_parser("emulator", help="serve a tenant locally (see its --help)")
-
-    demo_cmd = commands.add_parser("demo", help="the demo tenant and its emulator")
-    demo_cmd.add_argument("action", choices=["up", "build", "down"])
-    demo_cmd.add_argument("--seed", type=int, default=7)
-    demo_cmd.add_argument("--devices", type=int, default=1500)
-    demo_cmd.add_argument("--activities", type=int, default=None)
-    demo_cmd.set_defaults(run=_run_demo)
-
-    purge = commands.add_parser("purge", help="remove completed activities")
-    _add_demo_flag(purge)
-    purge.add_argument("--days", type=int, help="retention period in days")
-    purge.add_argument("--archive", type=Path, help="write CSV archives here first")
-    purge.set_defaults(run=_run_purge)
-
-    export = commands.add_parser("export", help="write CSV files")
-    what = export.add_subparsers(dest="what", required=True)
-    activities = what.add_parser("activities", help="the activity list")
-    activities.add_argument("--out", type=Path, required=True)
-    activities.add_argument("--status", choices=["Active", "Completed"])
-    activities.add_argument("--group", help="only activities covering this group")
-    activities.add_argument("--priority", choices=["High", "Medium", "Low"])
-    _add_demo_flag(activities)
-    activities.set_defaults(run=_run_export_activities)
-    devices = what.add_parser("devices", help="one activity's exposed devices")
-    devices.add_argument("--activity", required=True)
-    devices.add_argument("--out", type=Path, required=True)
-    _add_demo_flag(devices)
-    devices.set_defaults(run=_run_export_devices)
+    _add_demo(commands, verbose)
+    _add_purge(commands, verbose)
+    _add_export(commands, verbose)
     return parser
 
 
-def _add_demo_flag(parser) -> None:
+def _add_verbose(parser, default) -> None:
     parser.add_argument(
-        "--demo", action="store_true", help="use the demo tenant (data/demo.duckdb)"
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="log each step and call; show tracebacks of unexpected faults",
     )
 
 
-def _settings(args):
+def _add_sync(commands, verbose) -> None:
+    sync = commands.add_parser(
+        "sync", parents=[verbose], help="fetch Defender data into the database"
+    )
+    _add_demo_flag(sync, "sync the demo tenant from its running emulator")
+    sync.add_argument("--full", action="store_true", help="refetch every device list")
+    sync.add_argument(
+        "--source",
+        type=_one_of(SOURCES),
+        choices=SOURCES,
+        default="cli",
+        help="who started the run, recorded with it (default: cli)",
+    )
+    sync.set_defaults(run=_run_sync)
+
+
+def _add_demo(commands, verbose) -> None:
+    demo_cmd = commands.add_parser(
+        "demo", parents=[verbose], help="the demo tenant and its emulator"
+    )
+    demo_cmd.add_argument(
+        "action",
+        choices=["up", "build", "down"],
+        help="up: build the demo when missing, then start its emulator; "
+        "build: (re)build data/demo.duckdb; down: stop the emulator. "
+        "--seed, --devices and --activities apply when the demo is built",
+    )
+    demo_cmd.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="seed of the generated tenant (default 7); the same seed gives the "
+        "same tenant",
+    )
+    demo_cmd.add_argument(
+        "--devices",
+        type=int,
+        default=1500,
+        help="devices in the generated tenant (default 1500)",
+    )
+    demo_cmd.add_argument(
+        "--activities",
+        type=int,
+        default=None,
+        help="remediation activities in the generated tenant (default: 40 to 80, "
+        "chosen by the seed)",
+    )
+    demo_cmd.set_defaults(run=_run_demo)
+
+
+def _add_purge(commands, verbose) -> None:
+    purge = commands.add_parser(
+        "purge",
+        parents=[verbose],
+        help="remove completed activities past the retention period",
+    )
+    _add_demo_flag(purge, "purge data/demo.duckdb (the emulator need not run)")
+    purge.add_argument(
+        "--days",
+        type=int,
+        help="retention period in days, counted from completion (default: the "
+        "stored setting, 180 days unless changed)",
+    )
+    purge.add_argument(
+        "--archive",
+        type=Path,
+        metavar="DIR",
+        help="write the purged activities and their devices to CSV files in DIR "
+        "before deleting",
+    )
+    purge.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be purged; delete nothing",
+    )
+    purge.set_defaults(run=_run_purge)
+
+
+def _add_export(commands, verbose) -> None:
+    export = commands.add_parser("export", help="write CSV files")
+    what = export.add_subparsers(dest="what", required=True)
+    activities = what.add_parser(
+        "activities", parents=[verbose], help="the activity list"
+    )
+    _add_out(activities)
+    activities.add_argument(
+        "--status",
+        type=_one_of(STATUSES),
+        choices=STATUSES,
+        help="only activities with this status (any case)",
+    )
+    activities.add_argument(
+        "--group",
+        help="only activities covering this device group (its full name, any case)",
+    )
+    activities.add_argument(
+        "--priority",
+        type=_one_of(PRIORITIES),
+        choices=PRIORITIES,
+        help="only activities with this priority (any case)",
+    )
+    _add_demo_flag(activities, "export from data/demo.duckdb")
+    activities.set_defaults(run=_run_export_activities)
+
+    devices = what.add_parser(
+        "devices", parents=[verbose], help="one activity's exposed devices"
+    )
+    devices.add_argument(
+        "--activity",
+        required=True,
+        metavar="ID",
+        help="the activity's id (the Activity id column of `export activities` "
+        "and of the Remediation page)",
+    )
+    _add_out(devices)
+    _add_demo_flag(devices, "export from data/demo.duckdb")
+    devices.set_defaults(run=_run_export_devices)
+
+
+def _add_out(parser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the CSV file to write (replaced if it exists; its folder must exist)",
+    )
+
+
+def _add_demo_flag(parser, text: str) -> None:
+    parser.add_argument("--demo", action="store_true", help=text)
+
+
+def _one_of(names: tuple[str, ...]):
+    by_folded = {name.casefold(): name for name in names}
+
+    def canonical(text: str) -> str:
+        # Unknown text passes through so argparse names the valid choices.
+        return by_folded.get(text.strip().casefold(), text)
+
+    return canonical
+
+
+def _settings(args, *, local: bool):
+    """The settings; in demo mode (--demo or TVM_DEMO=true) the demo tenant's.
+
+    `local` commands only read and write the database, so they need no emulator.
+    """
     settings = load_settings()
-    if args.demo:
-        return demo.demo_settings(settings)
-    return settings
+    if not (args.demo or settings.demo):
+        return settings
+    return demo.local_demo_settings(settings) if local else demo.demo_settings(settings)
+
+
+def _require_a_sync(settings) -> None:
+    command = "demo up" if settings.demo else "sync"
+    db = Path(settings.db)
+    if not db.exists() or store.load_sync_status(settings)["succeeded_id"] is None:
+        raise ConfigError(
+            f"No sync has run yet for {db}: run `python -m tvmdata {command}` first."
+        )
 
 
 def _run_sync(args) -> int:
     from tvmdata.sync import sync_tenant
 
-    settings = _settings(args)
-    if not args.demo and not (settings.client_secret and settings.tenant_id):
+    settings = _settings(args, local=False)
+    if not any((settings.tenant_id, settings.client_id, settings.client_secret)):
         raise ConfigError(
             "No credentials are configured (TVM_TENANT_ID, TVM_CLIENT_ID, "
             "TVM_CLIENT_SECRET): set them, or sync the demo tenant with --demo."
         )
+    settings.require_credentials()
     result = sync_tenant(
         settings, source=args.source, full=args.full, progress=_print_progress
     )
@@ -126,20 +288,47 @@ def _run_demo(args) -> int:
     if args.action == "down":
         stopped = demo.stop_emulator()
         print("demo emulator stopped" if stopped else "demo emulator was not running")
-    elif args.action == "build":
-        demo.build_demo(
-            seed=args.seed,
-            devices=args.devices,
-            activities=args.activities,
-            progress=_print_progress,
-        )
-    else:
-        demo.demo_up(progress=_print_progress)
+        return 0
+    options = dict(seed=args.seed, devices=args.devices, activities=args.activities)
+    if args.action == "build":
+        demo.build_demo(progress=_print_progress, **options)
+    elif args.action == "up":
+        demo.demo_up(progress=_print_progress, **options)
     return 0
 
 
 def _run_purge(args) -> int:
-    settings = _settings(args)
+    if args.days is not None and args.days < 1:
+        raise ConfigError(f"--days must be at least 1, not {args.days}.")
+    settings = _settings(args, local=True)
+    _require_a_sync(settings)
+    policy = _purge_policy(settings, args)
+    due = _purge_candidates(settings, policy.days)
+    if args.dry_run:
+        _print_candidates(due, policy.days)
+        return 0
+    if due.empty:
+        print(
+            f"nothing to purge: no activity was completed over {_days(policy.days)} ago"
+        )
+        return 0
+    archive = f", archiving to {policy.archive_dir} first" if policy.archive else ""
+    print(
+        f"purging {len(due)} completed activities older than {_days(policy.days)}"
+        + archive
+    )
+    try:
+        purged = retention.purge_completed(settings, policy)
+    except OSError as exc:
+        raise TvmError(
+            f"cannot write the archive in {policy.archive_dir}: "
+            f"{exc.strerror or exc}; choose another --archive (nothing was purged)"
+        ) from None
+    print(f"purged {len(purged)} completed activities older than {_days(policy.days)}")
+    return 0
+
+
+def _purge_policy(settings, args) -> retention.RetentionPolicy:
     policy = retention.load_policy(settings)
     if args.days is not None:
         policy = retention.RetentionPolicy(
@@ -147,13 +336,38 @@ def _run_purge(args) -> int:
         )
     if args.archive is not None:
         policy = retention.RetentionPolicy(policy.days, True, args.archive)
-    purged = retention.purge_completed(settings, policy)
-    print(f"purged {len(purged)} completed activities older than {policy.days} days")
-    return 0
+    return policy
+
+
+def _purge_candidates(settings, days: int):
+    """The completed activities a purge with `days` would remove, as a frame."""
+    cutoff = SYSTEM_CLOCK.now() - timedelta(days=days)
+    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        rows = con.execute(store.sql("purge_candidates"), {"cutoff": cutoff})
+        ids = {row[0] for row in rows.fetchall()}
+    frame = store.load_activities(settings)
+    return frame[frame["activity_id"].isin(ids)].sort_values("completed_on")
+
+
+def _print_candidates(due, days: int) -> None:
+    if due.empty:
+        print(f"would purge nothing: no activity was completed over {_days(days)} ago")
+        return
+    print(f"would purge {len(due)} completed activities older than {_days(days)}:")
+    for row in due.itertuples():
+        known = pd.notna(row.completed_on)
+        completed = f"{row.completed_on:%Y-%m-%d}" if known else "unknown"
+        print(f"  {row.activity_id}  completed {completed}  {row.activity}")
+    print("nothing was deleted (dry run)")
+
+
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count} days"
 
 
 def _run_export_activities(args) -> int:
-    settings = _settings(args)
+    settings = _settings(args, local=True)
+    _require_a_sync(settings)
     count = exports.export_activities(
         settings, args.out, args.status, args.group, args.priority
     )
@@ -162,14 +376,15 @@ def _run_export_activities(args) -> int:
 
 
 def _run_export_devices(args) -> int:
-    settings = _settings(args)
+    settings = _settings(args, local=True)
+    _require_a_sync(settings)
     count = exports.export_devices(settings, args.activity, args.out)
     print(f"wrote {count} devices to {args.out}")
     return 0
 
 
 def _print_progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -139,11 +139,17 @@ def stop_emulator() -> bool:
     return True
 
 
-def demo_up(progress=print) -> dict:
-    """Build the demo database when missing, and start the emulator."""
+def demo_up(progress=print, **build_options) -> dict:
+    """Build the demo database when missing, and start the emulator.
+
+    Args:
+        progress: called with one line per step.
+        build_options: `seed`, `devices`, `activities` of `build_demo`, used
+            only when the demo is built.
+    """
     if not DEMO_DB.exists() or not STATE_FILE.exists():
         started = time.monotonic()
-        build_demo(progress=progress)
+        build_demo(progress=progress, **build_options)
         progress(f"demo tenant built in {time.monotonic() - started:.1f} s")
     info = start_emulator()
     progress(f"demo emulator serving at {info['base_url']}")
@@ -151,7 +157,11 @@ def demo_up(progress=print) -> dict:
 
 
 def demo_settings(base: Settings | None = None) -> Settings:
-    """Settings for the demo tenant, served by the running demo emulator."""
+    """Settings for syncing the demo tenant from the running demo emulator.
+
+    Raises:
+        ConfigError: the emulator is not running.
+    """
     info = running_emulator()
     if info is None:
         raise ConfigError(
@@ -159,6 +169,25 @@ def demo_settings(base: Settings | None = None) -> Settings:
             "`python -m tvmdata demo up`."
         )
     return emulator_settings(info, DEMO_DB, base)
+
+
+def local_demo_settings(base: Settings | None = None) -> Settings:
+    """Settings for work on the demo database alone (pages, exports, purge).
+
+    The emulator need not run; the credentials are cleared so nothing can reach
+    a tenant with them.
+
+    Raises:
+        ConfigError: the demo tenant has not been built.
+    """
+    if not DEMO_DB.exists():
+        raise ConfigError(
+            f"The demo tenant is not built ({DEMO_DB} is missing): run `make run` "
+            "or `python -m tvmdata demo up`."
+        )
+    return (base or Settings()).with_overrides(
+        tenant_id=None, client_id=None, client_secret=None, db=DEMO_DB, demo=True
+    )
 
 
 def _emulator_info(emulator: Emulator, tenant) -> dict:
@@ -180,9 +209,29 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def settings_for_dashboard(base: Settings) -> Settings:
-    """Live settings when credentials are configured and demo mode is off;
-    otherwise the demo tenant's."""
-    if base.demo or not (base.tenant_id and base.client_id and base.client_secret):
-        return demo_settings(base)
+def settings_for_dashboard(
+    base: Settings, demo_setting: bool | None = None
+) -> Settings:
+    """The dashboard's settings: the live tenant's, or the demo tenant's.
+
+    Demo mode is on when TVM_DEMO is true, or when none of the three credential
+    settings is set and TVM_DEMO is not set to false. Some credentials without
+    the others is a mistake to report, never a reason to show the demo. The demo
+    pages need only the demo database; the emulator is used when it runs.
+
+    Args:
+        base: the deployment settings.
+        demo_setting: TVM_DEMO as set in the environment; None when unset.
+
+    Raises:
+        ConfigError: a credential setting is missing (the message names it), or
+            demo mode is on and the demo tenant is not built.
+    """
+    credentials = (base.tenant_id, base.client_id, base.client_secret)
+    if base.demo or (not any(credentials) and demo_setting is not False):
+        info = running_emulator()
+        if info is None:
+            return local_demo_settings(base)
+        return emulator_settings(info, DEMO_DB, base)
+    base.require_credentials()
     return base

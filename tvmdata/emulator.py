@@ -1343,8 +1343,13 @@ def _build_emulator(args: argparse.Namespace) -> Emulator:
     tenant = None
     if args.tenant and not (state and state.exists()):
         tenant = _read_tenant_file(Path(args.tenant))
-    elif state is None and not args.tenant:
+    elif state is None:
         tenant = sample_tenant()
+    elif not state.exists():
+        raise ValueError(
+            f"State file {state} does not exist: pass --tenant FILE to start "
+            "from a tenant, or leave out --state to serve the sample tenant."
+        )
     return Emulator(
         tenant,
         state_path=state,

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 
 from tvmdata import csvout, store
+from tvmdata.errors import TvmError
+
+# TODO: move to queries/device_group_names.sql, where the other SQL lives.
+_GROUP_NAMES_SQL = "select group_name from device_groups order by 1"
+
+
+class OutputNotWritable(TvmError):
+    """The CSV file cannot be written where the user asked."""
+
+
+class UnknownDeviceGroup(TvmError):
+    """No device group has the name the user gave."""
+
 
 ACTIVITY_COLUMNS = {
     "activity_id": "Activity id",
@@ -48,20 +63,89 @@ def devices_csv(frame, as_of: str) -> bytes:
 
 
 def export_activities(settings, out: Path, status=None, group=None, priority=None):
-    """Write the (filtered) activity list to `out`; return the number of rows."""
-    groups = [group] if group else None
+    """Write the (filtered) activity list to `out`; return the number of rows.
+
+    Raises:
+        UnknownDeviceGroup: `group` names no device group (case is ignored).
+        OutputNotWritable: `out` cannot be written.
+    """
+    groups = [resolve_device_group(settings, group)] if group else None
     frame = store.load_activities(settings, status, priority, groups)
     as_of = store.describe_as_of(store.load_sync_status(settings))
-    rows = _renamed(frame, ACTIVITY_COLUMNS)
-    return csvout.write_csv(out, rows, _names(ACTIVITY_COLUMNS), as_of)
+    return _write(out, frame, ACTIVITY_COLUMNS, as_of)
 
 
 def export_devices(settings, activity_id: str, out: Path) -> int:
-    """Write one activity's exposed devices to `out`; return the number of rows."""
+    """Write one activity's exposed devices to `out`; return the number of rows.
+
+    Raises:
+        StoreError: no activity has this id.
+        OutputNotWritable: `out` cannot be written.
+    """
     frame = store.load_activity_devices(settings, activity_id)
     as_of = store.describe_as_of(store.load_sync_status(settings))
-    rows = _renamed(frame, DEVICE_COLUMNS)
-    return csvout.write_csv(out, rows, _names(DEVICE_COLUMNS), as_of)
+    return _write(out, frame, DEVICE_COLUMNS, as_of)
+
+
+def load_device_group_names(settings) -> list[str]:
+    """The names of the device groups the last syncs saw, sorted."""
+    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        return [row[0] for row in con.execute(_GROUP_NAMES_SQL).fetchall() if row[0]]
+
+
+def resolve_device_group(settings, name: str) -> str:
+    """The device group called `name`, ignoring case, as the store spells it.
+
+    Raises:
+        UnknownDeviceGroup: no group has that name; the message lists the known
+            names, closest first.
+    """
+    known = load_device_group_names(settings)
+    for candidate in known:
+        if candidate.casefold() == name.strip().casefold():
+            return candidate
+    if not known:
+        raise UnknownDeviceGroup(
+            f"No device group is named {name!r}: the database has no device "
+            "groups yet (run a sync first)."
+        )
+    raise UnknownDeviceGroup(
+        f"No device group is named {name!r}: known groups are "
+        + ", ".join(closest_first(name, known))
+        + "."
+    )
+
+
+def closest_first(name: str, known: list[str]) -> list[str]:
+    """`known` ordered by likeness to `name`: names containing it first, then by
+    similarity to the whole name or one of its words; ties alphabetical."""
+    wanted = name.strip().casefold()
+
+    def likeness(candidate: str) -> tuple:
+        folded = candidate.casefold()
+        parts = [folded, *re.findall(r"\w+", folded)]
+        ratio = max(difflib.SequenceMatcher(None, wanted, p).ratio() for p in parts)
+        return (wanted not in folded, -ratio, candidate)
+
+    return sorted(known, key=likeness)
+
+
+def _write(out: Path, frame, columns: dict, as_of: str) -> int:
+    rows = _renamed(frame, columns)
+    try:
+        return csvout.write_csv(out, rows, _names(columns), as_of)
+    except OSError as exc:
+        raise OutputNotWritable(f"cannot write {out}: {_reason(exc, out)}") from None
+
+
+def _reason(exc: OSError, out: Path) -> str:
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory"
+    if isinstance(exc, FileNotFoundError):
+        return f"the folder {Path(out).parent} does not exist"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
 
 
 def _renamed(frame, columns: dict) -> list[dict]:

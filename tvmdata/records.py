@@ -45,7 +45,7 @@ _TASK_FIELDS = {
 }
 _TASK_TIMES = {"createdOn": "created_on", "statusLastModifiedOn": "status_changed_on"}
 _TASK_COUNTS = {"targetDevices": "target_devices", "fixedDevices": "fixed_devices"}
-_TASK_KNOWN = {"@odata.context", "dueOn", "rbacGroupNames"}
+_ALWAYS_KNOWN = {"@odata.context", "id", "dueOn", "rbacGroupNames"}
 
 _REC_FIELDS = {
     "recommendationName": "name",
@@ -318,7 +318,7 @@ def _is_unassigned(name: str | None) -> bool:
 
 
 def _note_unknown(kind: str, raw: dict, *mappings: dict) -> None:
-    known = set().union(*mappings) | _TASK_KNOWN | set(_REC_LISTS)
+    known = set().union(*mappings) | _ALWAYS_KNOWN | set(_REC_LISTS)
     for key in raw.keys() - known:
         if (kind, key) not in _reported_unknown:
             _reported_unknown.add((kind, key))

@@ -75,13 +75,18 @@ class StagingArea:
     def is_done(self, collection: str) -> bool:
         return collection in self.manifest["done"]
 
-    def write_collection(self, name: str, pages, normalize) -> int:
-        """Normalise and append every page of a collection; return rows written."""
+    def write_collection(self, name: str, pages, normalize, progress=None) -> int:
+        """Normalise and append every page of a collection; return rows written.
+
+        `progress`, when given, is told the page count and rows after each page.
+        """
         path = self.file(name)
         written = 0
         with path.open("w", encoding="utf-8") as handle:
-            for page in pages:
+            for number, page in enumerate(pages, start=1):
                 written += self._write_rows(handle, name, page, normalize)
+                if progress:
+                    progress(f"{name}: {number} pages, {written} rows")
         self.manifest["done"].append(name)
         self._write_manifest()
         return written

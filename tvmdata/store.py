@@ -50,6 +50,7 @@ def connect(db_path: Path, lock_wait_seconds: float = 30):
     con = _open(Path(db_path), lock_wait_seconds)
     try:
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
         _migrate(con, Path(db_path))
         yield con
     finally:

@@ -64,6 +64,7 @@ class SyncResult:
     outcome: str
     full_refresh: bool
     seconds: float = 0.0
+    merge_seconds: float = 0.0
     calls: dict = field(default_factory=dict)
     rows: dict = field(default_factory=dict)
     skipped: int = 0
@@ -176,9 +177,10 @@ def _run(settings, clock, source, full, client, progress) -> SyncResult:
     result.outcome = "succeeded"
     result.seconds = time.monotonic() - started
     log.info(
-        "sync run %d succeeded in %.1f s: %d calls, rows %s",
+        "sync run %d succeeded in %.1f s (merge %.2f s): %d calls, rows %s",
         run_id,
         result.seconds,
+        result.merge_seconds,
         sum(result.calls.values()),
         result.rows,
     )
@@ -231,8 +233,7 @@ def _stage(client, staging, previous, full, progress) -> dict:
     ]
     for name, fetch, normalize in collections:
         if not staging.is_done(name):
-            rows[name] = staging.write_collection(name, fetch(), normalize)
-            progress(f"{name}: {rows[name]} rows")
+            rows[name] = staging.write_collection(name, fetch(), normalize, progress)
     rows["activity_devices"] = _stage_children(
         staging,
         "activity_devices",
@@ -328,6 +329,7 @@ def _read_staged(staging, name: str):
 
 
 def _merge(settings, staging, run_id, now, result) -> None:
+    started = time.monotonic()
     with store.connect(settings.db, settings.lock_wait_seconds) as con:
         _load_staged(con, staging)
         params = {"run_id": run_id, "now": now}
@@ -337,6 +339,8 @@ def _merge(settings, staging, run_id, now, result) -> None:
             _pause_for_tests()
             result.outcome = "succeeded"
             _write_finish(con, result, now)
+    # How long the database was held: what other processes may have to wait.
+    result.merge_seconds = time.monotonic() - started
 
 
 def _load_staged(con, staging) -> None:

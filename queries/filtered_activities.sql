@@ -1,0 +1,37 @@
+-- Remediation activities with the portal's columns, filtered. A null filter
+-- means "all"; an empty list matches nothing. $search is matched literally
+-- (no wildcards) and case-insensitively on title and related component.
+select
+    activity_id,
+    title as activity,
+    remediation_type,
+    priority,
+    created_by,
+    created_on,
+    due_on,
+    overdue,
+    status,
+    fixed_devices,
+    target_devices,
+    progress,
+    has_progress,
+    completed_by,
+    completed_on,
+    completed_here,
+    device_groups,
+    related_component,
+    requester_notes,
+    missing_since
+from activity_rows($today, $groups)
+where ($status is null or status = $status)
+  and ($priorities is null or list_contains(cast($priorities as varchar[]), priority))
+  and ($types is null or list_contains(cast($types as varchar[]), remediation_type))
+  and ($created_by is null
+       or list_contains(cast($created_by as varchar[]), lower(created_by)))
+  and ($due_from is null or due_on >= cast($due_from as date))
+  and ($due_to is null or due_on <= cast($due_to as date))
+  and (not $overdue_only or overdue)
+  and ($search is null
+       or contains(lower(coalesce(title, '')), lower($search))
+       or contains(lower(coalesce(related_component, '')), lower($search)))
+order by created_on desc nulls last, activity_id;

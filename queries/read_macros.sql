@@ -1,0 +1,84 @@
+-- Macros the dashboard's reads share, defined on each read connection (temp:
+-- they vanish when it closes). One definition of the domain rules that every
+-- list, card and chart applies the same way.
+
+-- A device group's display name: from device_groups when known, else
+-- "Unassigned" for id 0 and "Group <id>" for a group no machine names.
+create or replace temp macro group_label(group_id, group_name) as
+    coalesce(
+        group_name,
+        case when group_id = 0 then 'Unassigned' else 'Group ' || group_id end
+    );
+
+-- High, Medium, Low, then anything Defender adds later.
+create or replace temp macro priority_rank(priority) as
+    case priority when 'High' then 1 when 'Medium' then 2 when 'Low' then 3 else 4 end;
+
+-- Remediation activities with the derived columns pages show, limited to the
+-- device groups with ids in `groups` (null: all; empty: none). Defender names an
+-- activity's device groups but gives no ids, so ids are turned into names and an
+-- activity belongs to the selection when it covers any of them.
+--   status: "Completed" once a user marked it complete here, else Defender's.
+--   overdue: active, not attention-required, due date before `today` (UTC).
+--   has_progress: false for attention-required activities (nothing to monitor).
+--   completed_by: the user who marked it here, else Defender's three forms.
+create or replace temp macro activity_rows(today, groups) as table
+with selected as (
+    select list(group_label(s.group_id, g.group_name)) as names
+    from (select unnest(cast(groups as integer[])) as group_id) s
+    left join device_groups g on g.group_id = s.group_id
+),
+rows as (
+    select
+        a.*,
+        c.activity_id is not null as completed_here,
+        coalesce(a.remediation_type, '') <> 'AttentionRequired' as has_progress,
+        case when c.activity_id is not null then 'Completed' else a.status end
+            as effective_status,
+        c.completed_by as local_completed_by,
+        c.completed_at as local_completed_at
+    from activities a
+    left join completions c using (activity_id)
+    cross join selected
+    where groups is null
+       or coalesce(list_has_any(a.device_groups, selected.names), false)
+)
+select
+    activity_id,
+    title,
+    remediation_type,
+    priority,
+    requester_email as created_by,
+    created_on,
+    due_on,
+    coalesce(
+        effective_status = 'Active' and has_progress and due_on < cast(today as date),
+        false
+    ) as overdue,
+    effective_status as status,
+    status as defender_status,
+    has_progress,
+    fixed_devices,
+    target_devices,
+    target_devices - fixed_devices as exposed_devices,
+    case
+        when has_progress and target_devices > 0
+        then least(greatest(coalesce(fixed_devices, 0) / target_devices, 0.0), 1.0)
+    end as progress,
+    case
+        when completed_here then local_completed_by
+        when status is distinct from 'Completed' then null
+        when completer_email is not null then completer_email
+        when completion_method = 'Automatic' then 'System confirmation'
+        else 'N/A'
+    end as completed_by,
+    case
+        when completed_here then local_completed_at
+        when status = 'Completed' then status_changed_on
+    end as completed_on,
+    completed_here,
+    device_groups,
+    related_component,
+    requester_notes,
+    missing_since
+from rows;

@@ -1,0 +1,56 @@
+"""Words people read: remediation types and data freshness as the pages say them.
+
+Kept out of the pages so CSV exports and the command line can use the same words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+REMEDIATION_TYPES = {
+    "AttentionRequired": "Attention required",
+    "ConfigurationChange": "Configuration change",
+    "Update": "Software update",
+    "Upgrade": "Software upgrade",
+    "Uninstall": "Software uninstall",
+}
+
+
+def remediation_type(value: str | None) -> str | None:
+    """The remediation type as the portal words it ("Update" → "Software update").
+
+    Types Defender adds later are shown as they arrive.
+    """
+    if value is None:
+        return None
+    return REMEDIATION_TYPES.get(value, value)
+
+
+def data_as_of(status: dict) -> str:
+    """When the shown data was synced, e.g. "Data as of 3 Dec 2026 06:00 UTC
+    (last sync)".
+
+    Args:
+        status: `store.load_sync_status` of the database.
+    """
+    if status.get("succeeded_id") is None:
+        return "No sync has finished yet"
+    return f"Data as of {_moment(status['succeeded_at'])} (last sync)"
+
+
+def synced_ago(status: dict, now: datetime) -> str:
+    """How long ago the last successful sync finished, e.g. "Synced 12 min ago"."""
+    if status.get("succeeded_id") is None:
+        return "No sync yet: run `python -m tvmdata sync`"
+    minutes = max(0, int((now - status["succeeded_at"]).total_seconds() // 60))
+    if minutes < 1:
+        return "Synced just now"
+    if minutes < 60:
+        return f"Synced {minutes} min ago"
+    if minutes < 48 * 60:
+        return f"Synced {minutes // 60} h ago"
+    return f"Synced {minutes // (24 * 60)} days ago ({_moment(status['succeeded_at'])})"
+
+
+def _moment(moment: datetime) -> str:
+    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
