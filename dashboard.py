@@ -2,16 +2,25 @@
 
 import streamlit as st
 
-from pages.common import render_freshness, settings_or_stop, start_run
+from pages.common import (
+    render_freshness,
+    render_group_filter,
+    settings_or_stop,
+    start_run,
+)
 
 st.set_page_config(page_title="Remediation dashboard", page_icon="🛡️", layout="wide")
 
 # Navigation comes first: if the page stops below, Streamlit must not fall back
 # to listing every file in pages/ (helpers included) as a page.
 navigation = st.navigation(
-    [st.Page("pages/remediation.py", title="Remediation", icon="🛠️", default=True)]
+    [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/remediation.py", title="Remediation", icon="🛠️"),
+    ]
 )
 start_run()
 settings = settings_or_stop()
 render_freshness(settings)
+render_group_filter(settings)
 navigation.run()

@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 from tvmdata import demo_tenant  # noqa: E402
 from tvmdata.client import Pacer, connect_defender  # noqa: E402
 from tvmdata.clock import FakeClock  # noqa: E402
+from tvmdata.config import settings_environment  # noqa: E402
 from tvmdata.demo import emulator_settings  # noqa: E402
 from tvmdata.emulator import Emulator  # noqa: E402
 
@@ -87,18 +88,7 @@ def bench_fetch(settings, emulator) -> None:
 
 def run_sync(settings, emulator, label: str) -> dict:
     emulator.reset_counts()
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    env.update(
-        TVM_TENANT_ID=settings.tenant_id,
-        TVM_CLIENT_ID=settings.client_id,
-        TVM_CLIENT_SECRET=settings.client_secret,
-        TVM_API_BASE=settings.api_base,
-        TVM_AUTHORITY_HOST=settings.authority_host,
-        TVM_CA_BUNDLE=str(settings.ca_bundle),
-        TVM_DB=str(settings.db),
-        TVM_MAX_CALLS_PER_MINUTE="0",
-        TVM_MAX_CALLS_PER_HOUR="0",
-    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), **settings_environment(settings))
     started = time.monotonic()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(
@@ -114,9 +104,12 @@ def run_sync(settings, emulator, label: str) -> dict:
         raise SystemExit(f"{label} failed: {stderr}")
     calls = {k: v for k, v in emulator.calls.items() if k not in NOT_API}
     rows = parse_rows(stdout)
+    merge = stdout.strip().splitlines()[-1].split("held the database ")[1].split(")")[0]
+    total = sum(rows.values())
     print(f"{label}: {seconds:.1f} s, {sum(calls.values())} calls {calls}, "
-          f"{sum(rows.values())} rows ({sum(rows.values()) / seconds:,.0f} rows/s), "
-          f"peak memory {usage.ru_maxrss / 1024:.0f} MB")  # fmt: skip
+          f"{total} rows ({total / seconds:,.0f} rows/s), "
+          f"peak memory {usage.ru_maxrss / 1024:.0f} MB, "
+          f"merge held the database {merge}")  # fmt: skip
     return calls
 
 

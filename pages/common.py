@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from tvmdata import demo, labels, store
+from tvmdata import demo, labels, store, views
 from tvmdata.config import load_settings
 from tvmdata.errors import DatabaseLocked, TvmError
 from tvmdata.sync import sync_in_progress
@@ -19,6 +19,8 @@ from tvmdata.sync import sync_in_progress
 T = TypeVar("T")
 _KEPT = "tvm_kept_results"
 _LOCKED_THIS_RUN = "tvm_database_locked_this_run"
+GROUPS_KEY = "device_groups"
+_ALL_GROUPS = "tvm_all_device_groups"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,67 @@ def render_freshness(settings) -> None:
     last = (status or {}).get("last_run")
     if last and last["outcome"] == "failed":
         st.sidebar.warning(f"The last sync failed: {last['error']}")
+
+
+def data_version(settings) -> tuple[str, int | None]:
+    """What cached reads are keyed by: the database and its latest sync run, so
+    a new sync (or another database) reads afresh."""
+    kept = st.session_state.get(_KEPT, {}).get("sync_status")
+    run_id = kept.value.get("last_id") if kept is not None else None
+    return str(settings.db), run_id
+
+
+def selected_groups() -> list[int] | None:
+    """The device groups chosen in the sidebar: None when all are chosen (or the
+    filter is not drawn), else their ids (an empty list when none is)."""
+    chosen = st.session_state.get(GROUPS_KEY)
+    every = st.session_state.get(_ALL_GROUPS)
+    if chosen is None or every is None or set(every) <= set(chosen):
+        return None
+    return sorted(chosen)
+
+
+def render_group_filter(settings) -> None:
+    """The sidebar's device-group filter, every group chosen at first.
+
+    Without the list of groups (no database yet, or a locked one with nothing
+    loaded before) the filter is left out and pages show every group.
+    """
+    try:
+        groups = _load_kept(
+            "device_groups",
+            lambda: _device_groups(*data_version(settings), settings),
+        )
+    except TvmError:
+        kept = st.session_state.get(_KEPT, {}).get("device_groups")
+        if kept is None:
+            st.session_state.pop(_ALL_GROUPS, None)
+            return
+        groups = kept.value
+    names = dict(zip(groups["group_id"], groups["group_name"], strict=True))
+    ids = [int(i) for i in groups["group_id"]]
+    previous = st.session_state.get(_ALL_GROUPS)
+    chosen = st.session_state.get(GROUPS_KEY)
+    if chosen is None:
+        chosen = ids
+    else:
+        # Groups the last sync brought are chosen when everything was.
+        everything = previous is not None and set(previous) <= set(chosen)
+        chosen = ids if everything else [i for i in chosen if i in names]
+    st.session_state[GROUPS_KEY] = chosen
+    st.session_state[_ALL_GROUPS] = ids
+    st.sidebar.multiselect(
+        f"Device groups: {len(chosen)} of {len(ids)}",
+        options=ids,
+        format_func=lambda group_id: names.get(group_id, str(group_id)),
+        key=GROUPS_KEY,
+        placeholder="Choose device groups",
+    )
+
+
+@st.cache_data(show_spinner=False, ttl=3600)
+def _device_groups(db: str, run_id: int | None, _settings):
+    return views.list_device_groups(_settings)
 
 
 def _load_kept(key: str, load: Callable[[], T]) -> T:

@@ -10,10 +10,23 @@ from pathlib import Path
 import pytest
 
 from tvmdata.clock import FakeClock
-from tvmdata.config import Settings
+from tvmdata.config import Settings, settings_environment
 from tvmdata.emulator import Emulator, sample_tenant
 
 REPO = Path(__file__).resolve().parent.parent
+# Every table the sync owns; a failed or killed run must leave all of them as
+# they were.
+SYNC_TABLES = [
+    "activities",
+    "activity_devices",
+    "machines",
+    "recommendations",
+    "recommendation_devices",
+    "exposure_intervals",
+    "group_snapshots",
+    "group_daily_totals",
+    "device_groups",
+]
 
 
 def _shared_dir() -> Path | None:
@@ -50,6 +63,17 @@ def load_case(number: str) -> dict:
     matches = sorted(folder.glob(f"{number}-*.json"))
     assert matches, f"no case {number} in {folder}"
     return json.loads(matches[0].read_text(encoding="utf-8"))
+
+
+def process_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
+    """The environment for a product process: this one's without any TVM_*
+    variable, the repository importable, and `settings` passed as TVM_* values."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_")}
+    env["PYTHONPATH"] = str(REPO)
+    if settings is not None:
+        env.update(settings_environment(settings))
+    env.update(extra)
+    return env
 
 
 @pytest.fixture(autouse=True)

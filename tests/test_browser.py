@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser import chromium_page, screenshot, streamlit_server, wait_until_idle
-from tests.conftest import REPO
-from tvmdata import labels, store
+from tests.conftest import process_env
+from tvmdata import labels, store, views
 from tvmdata.sync import sync_tenant
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 
 def live_env(settings) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_")}
-    env.update(
-        PYTHONPATH=str(REPO),
-        TVM_TENANT_ID=settings.tenant_id,
-        TVM_CLIENT_ID=settings.client_id,
-        TVM_CLIENT_SECRET=settings.client_secret,
-        TVM_DB=str(settings.db),
-    )
-    return env
+    return process_env(settings)
 
 
 def test_the_remediation_page_shows_the_synced_activities_in_a_browser(
     settings, emulator
 ):
     sync_tenant(settings)
-    titles = [t["title"] for t in emulator.tenant()["remediationTasks"]]
+    titles = views.filter_activities(settings)["activity"].tolist()  # active ones
 
     with streamlit_server(live_env(settings)) as url, chromium_page() as page:
-        page.goto(url)
+        page.goto(f"{url}/remediation")  # Home is the default page
         wait_until_idle(page)
         page.get_by_text("Remediation activities").first.wait_for(timeout=30000)
         page.locator("[data-testid='stDataFrame']").wait_for(timeout=30000)

@@ -5,33 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import process_env
 from tvmdata.sync import sync_tenant
 
 
 def cli_env(settings=None, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_")}
-    env["PYTHONPATH"] = str(REPO)
-    if settings is not None:
-        env.update(
-            TVM_TENANT_ID=settings.tenant_id,
-            TVM_CLIENT_ID=settings.client_id,
-            TVM_CLIENT_SECRET=settings.client_secret,
-            TVM_API_BASE=settings.api_base,
-            TVM_AUTHORITY_HOST=settings.authority_host,
-            TVM_CA_BUNDLE=str(settings.ca_bundle),
-            TVM_DB=str(settings.db),
-            TVM_MAX_CALLS_PER_MINUTE="0",
-            TVM_MAX_CALLS_PER_HOUR="0",
-        )
-    env.update(extra)
-    return env
+    return process_env(settings, **extra)
 
 
 def cli(*args, env, cwd) -> subprocess.CompletedProcess:

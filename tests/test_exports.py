@@ -7,7 +7,7 @@ import io
 import subprocess
 import sys
 
-from tests.conftest import REPO, load_case
+from tests.conftest import REPO, load_case, process_env
 from tvmdata import csvout, exports, store
 from tvmdata.sync import sync_tenant
 
@@ -106,22 +106,7 @@ def run_cli(*args, env):
 
 
 def cli_env(settings, tmp_path, **extra):
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_")}
-    env.update(
-        PYTHONPATH=str(REPO),
-        TVM_TENANT_ID=settings.tenant_id,
-        TVM_CLIENT_ID=settings.client_id,
-        TVM_CLIENT_SECRET=settings.client_secret,
-        TVM_API_BASE=settings.api_base,
-        TVM_AUTHORITY_HOST=settings.authority_host,
-        TVM_CA_BUNDLE=str(settings.ca_bundle),
-        TVM_DB=str(settings.db),
-        _cwd=str(tmp_path),
-    )
-    env.update(extra)
-    return env
+    return process_env(settings, _cwd=str(tmp_path), **extra)
 
 
 def test_sync_then_export_from_the_command_line_writes_every_activity(

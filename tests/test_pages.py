@@ -6,13 +6,15 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
-from tvmdata import demo, labels, store
+from tvmdata import demo, labels, store, views
 from tvmdata.errors import PermissionMissing
 from tvmdata.sync import sync_lock, sync_tenant
 
@@ -30,9 +32,40 @@ def live_environment(monkeypatch, settings):
     st.cache_data.clear()
 
 
-def run_dashboard() -> AppTest:
+REMEDIATION_PAGE = "pages/remediation.py"
+
+
+def run_dashboard(page: str = REMEDIATION_PAGE) -> AppTest:
+    """The dashboard opened on `page` (a file in pages/), its frame included."""
     app = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
-    return app.run()
+    return run_on_page(app, page)
+
+
+def run_on_page(app: AppTest, page: str) -> AppTest:
+    """Run `app` on `page` as `streamlit run` does: the frame's `st.navigation`
+    chooses the page.
+
+    AppTest alone would run a page file without the frame: it sees a pages/
+    folder beside the script and treats the files there as pages (Streamlit
+    drops that reading once the frame calls `st.navigation`; AppTest starts
+    over on every run).
+    """
+    app.switch_page(page)
+    original = PagesManager.__init__
+
+    def navigation_only(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    with mock.patch.object(PagesManager, "__init__", navigation_only):
+        return app.run()
+
+
+def run_remediation_page(query_params: dict | None = None) -> AppTest:
+    """The dashboard, opened on the Remediation page (Home is the default)."""
+    app = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
+    app.query_params.update(query_params or {})
+    return run_on_page(app, REMEDIATION_PAGE)
 
 
 def run_again(app: AppTest) -> AppTest:
@@ -43,10 +76,11 @@ def run_again(app: AppTest) -> AppTest:
     file alone, without the frame.
     """
     again = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
+    again.switch_page("pages/remediation.py")
     for key in app.session_state.keys():
         if not key.startswith("$$"):
             again.session_state[key] = app.session_state[key]
-    return again.run()
+    return run_on_page(again, REMEDIATION_PAGE)
 
 
 def sidebar_text(app: AppTest) -> list[str]:
@@ -71,11 +105,11 @@ def test_remediation_page_lists_the_synced_activities_newest_first(
     sync_tenant(settings)
     live_environment(monkeypatch, settings)
 
-    app = run_dashboard()
+    app = run_remediation_page()
 
     assert not app.exception
     shown = app.dataframe[0].value
-    expected = store.load_activities(settings)
+    expected = views.filter_activities(settings)
     assert shown["activity_id"].tolist() == expected["activity_id"].tolist()
     created = expected["created_on"].tolist()
     assert created == sorted(created, reverse=True)
@@ -91,12 +125,12 @@ def test_the_table_shows_activity_ids_blanks_and_readable_remediation_types(
     sync_tenant(settings)
     live_environment(monkeypatch, settings)
 
-    app = run_dashboard()
+    app = run_remediation_page()
 
     table = app.dataframe[0]
     assert "activity_id" in table.proto.column_order
     assert table.proto.placeholder == ""
-    stored = store.load_activities(settings)["remediation_type"].tolist()
+    stored = views.filter_activities(settings)["remediation_type"].tolist()
     assert table.value["remediation_type"].tolist() == [
         labels.remediation_type(t) for t in stored
     ]
@@ -165,20 +199,20 @@ def test_the_sidebar_warns_when_the_last_sync_lacked_a_permission(
         sync_tenant(settings)
     live_environment(monkeypatch, settings)
 
-    app = run_dashboard()
+    app = run_remediation_page()
 
     assert not app.exception
     warning = app.sidebar.warning[0].value
     assert warning.startswith("The last sync failed: ")
     assert "lacks the application permission RemediationTasks.Read.All" in warning
     assert "grant it" in warning
-    assert len(app.dataframe[0].value) == len(store.load_activities(settings))
+    assert len(app.dataframe[0].value) == len(views.filter_activities(settings))
 
 
 def test_before_any_sync_the_sidebar_says_how_to_run_one(monkeypatch, settings):
     live_environment(monkeypatch, settings)
 
-    app = run_dashboard()
+    app = run_remediation_page()
 
     assert not app.exception and not app.error
     assert sidebar_text(app) == ["No sync yet: run `python -m tvmdata sync`"]
@@ -197,13 +231,13 @@ def test_demo_mode_shows_the_demo_data_with_the_emulator_stopped(
         monkeypatch.setenv("TVM_DEMO", demo_setting)
     st.cache_resource.clear()
 
-    app = run_dashboard()
+    app = run_remediation_page()
 
     assert not app.exception and not app.error
     shown = app.dataframe[0].value["activity_id"].tolist()
     demo_settings = demo.local_demo_settings()
     assert demo_settings.db == demo.DEMO_DB and demo_db.exists()
-    assert shown == store.load_activities(demo_settings)["activity_id"].tolist()
+    assert shown == views.filter_activities(demo_settings)["activity_id"].tolist()
     assert app.sidebar.caption[0].value.startswith(
         "Demo mode · emulator stopped: the pages show the demo data"
     )
@@ -323,7 +357,7 @@ def test_a_locked_database_shows_the_last_loaded_rows_under_a_warning(
     sync_tenant(settings)
     live_environment(monkeypatch, settings)
     monkeypatch.setenv("TVM_LOCK_WAIT_SECONDS", "1")
-    app = run_dashboard()
+    app = run_remediation_page()
     loaded = app.dataframe[0].value["activity_id"].tolist()
     caption = app.caption[0].value
 

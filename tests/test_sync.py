@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tests.conftest import load_case
+from tests.conftest import SYNC_TABLES, load_case
 from tvmdata import records, store
 from tvmdata.clock import FakeClock
 from tvmdata.errors import ApiError, InvalidResponse, PermissionMissing, TenantMismatch
@@ -77,16 +77,7 @@ def rows(settings, query, params=None):
 
 def snapshot_of(settings):
     """Everything the sync owns, to compare before and after a failed run."""
-    tables = [
-        "activities",
-        "activity_devices",
-        "machines",
-        "recommendations",
-        "recommendation_devices",
-        "exposure_intervals",
-        "group_snapshots",
-        "device_groups",
-    ]
+    tables = SYNC_TABLES
     return {t: sorted(map(repr, rows(settings, f"select * from {t}"))) for t in tables}
 
 

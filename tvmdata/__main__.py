@@ -277,7 +277,8 @@ def _run_sync(args) -> int:
     )
     calls = sum(result.calls.values())
     print(
-        f"sync {result.run_id} succeeded in {result.seconds:.1f} s: {calls} calls, "
+        f"sync {result.run_id} succeeded in {result.seconds:.1f} s "
+        f"(merge held the database {result.merge_seconds:.1f} s): {calls} calls, "
         + ", ".join(f"{k} {v}" for k, v in result.rows.items())
         + (f"; {result.skipped} invalid records skipped" if result.skipped else "")
     )

@@ -64,6 +64,18 @@ class Settings:
                 )
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The `TVM_*` variables that give another process exactly these settings
+    (for the sync started in the background, and for tests)."""
+    environment = {}
+    for field in fields(Settings):
+        value = getattr(settings, field.name)
+        if value is not None:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            environment[env_name(field.name)] = text
+    return environment
+
+
 def env_name(field_name: str) -> str:
     return "TVM_" + field_name.upper()
 

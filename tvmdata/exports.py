@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from tvmdata import csvout, store
@@ -46,6 +48,76 @@ DEVICE_COLUMNS = {
     "last_seen": "Last seen",
     "health_status": "Health",
 }
+# The Remediation page's list (`views.filter_activities`), as it shows it.
+LIST_COLUMNS = {
+    "activity_id": "Activity id",
+    "activity": "Remediation activity",
+    "remediation_type_label": "Remediation type",
+    "priority": "Priority",
+    "created_by": "Created by",
+    "created_on": "Created on",
+    "due_on": "Due date",
+    "overdue": "Overdue",
+    "status": "Status",
+    "fixed_devices": "Fixed devices",
+    "target_devices": "Target devices",
+    "completed_by": "Completed by",
+    "completed_on": "Completed on",
+    "device_groups": "Device groups",
+    "related_component": "Related component",
+    "requester_notes": "Notes",
+}
+# An activity's devices as our tracking knows them
+# (`views.load_activity_device_history`).
+DEVICE_HISTORY_COLUMNS = {
+    "machine_id": "Device id",
+    "computer_dns_name": "Device name",
+    "os_platform": "OS platform",
+    "group_name": "Device group",
+    "first_exposed": "First exposed",
+    "fixed_on": "Fixed on",
+    "status": "Status",
+}
+_UNSAFE_IN_NAME = re.compile(r"[^a-z0-9]+")
+
+
+def filtered_list_csv(frame, as_of: str) -> bytes:
+    """The Remediation page's filtered list as CSV bytes.
+
+    Args:
+        frame: rows of `views.filter_activities`; attention-required rows have
+            no fixed/target figures to show and keep them blank.
+        as_of: which sync the data comes from (`store.describe_as_of`).
+    """
+    rows = _renamed(frame, LIST_COLUMNS)
+    for row, has_progress in zip(rows, frame["has_progress"], strict=True):
+        if not has_progress:
+            row["Fixed devices"] = row["Target devices"] = None
+    return csvout.build_csv(rows, _names(LIST_COLUMNS), as_of)
+
+
+def device_history_csv(frame, as_of: str) -> bytes:
+    """An activity's devices (`views.load_activity_device_history`) as CSV."""
+    return csvout.build_csv(
+        _renamed(frame, DEVICE_HISTORY_COLUMNS), _names(DEVICE_HISTORY_COLUMNS), as_of
+    )
+
+
+def export_file_name(
+    kind: str, parts: Iterable[str | None], synced_at: datetime | None
+) -> str:
+    """A download's file name saying what it holds and from which sync, e.g.
+    `activities-active-high-2026-12-03.csv`.
+
+    Args:
+        kind: what the file holds ("activities", "devices").
+        parts: the filter values or activity id, in order; blanks are left out.
+        synced_at: when the sync the data comes from finished; None before any.
+    """
+    words = [kind, *(p for p in parts if p)]
+    words.append(f"{synced_at:%Y-%m-%d}" if synced_at else "no-sync")
+    slugs = (_UNSAFE_IN_NAME.sub("-", str(w).casefold()).strip("-") for w in words)
+    return "-".join(s for s in slugs if s)[:150] + ".csv"
 
 
 def activities_csv(frame, as_of: str) -> bytes:

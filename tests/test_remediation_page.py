@@ -1,0 +1,407 @@
+"""The Remediation page (list, filters, detail, mark as complete) through
+AppTest, and the CSV and completion functions behind it.
+
+The store is the hand-made tenant of `tests/test_views.py`, tenant three times
+in March 2026; the page judges "overdue" against today, long after every due
+date of that tenant, so every active activity with a due date is overdue.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO, load_case, settings_for
+from tests.test_pages import live_environment
+from tests.test_views import ACTIVE, NEWEST_FIRST, build_tenant
+from tvmdata import completion, csvout, exports, store, views
+from tvmdata.completion import CompletionRefused
+from tvmdata.emulator import Emulator, sample_tenant
+
+COMPLETED = ["auto", "local", "manual", "unknown"]
+SIGNED_IN = {"is_logged_in": True, "email": "lead@contoso.test"}
+NOBODY = {"is_logged_in": False}
+WHEN = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def tenant(tmp_path_factory):
+    """Settings of a store holding the tenant of `tests/test_views.py`."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("TVM_")]:
+            patch.delenv(name)
+        with Emulator(sample_tenant()) as emulator:
+            db = tmp_path_factory.mktemp("remediation") / "tvm.duckdb"
+            settings = settings_for(emulator, db)
+            build_tenant(emulator, settings)
+    return settings
+
+
+@pytest.fixture
+def own_store(tenant, tmp_path):
+    """A copy of the tenant store that a test may write to."""
+    db = tmp_path / "own.duckdb"
+    shutil.copy(tenant.db, db)
+    return tenant.with_overrides(db=db)
+
+
+def open_page(monkeypatch, settings, params=None, user=None) -> AppTest:
+    live_environment(monkeypatch, settings)
+    app = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
+    app.query_params.update(params or {})
+    app.user = user or NOBODY
+    app.switch_page("pages/remediation.py")
+    return app.run()
+
+
+def listed(app: AppTest) -> list[str]:
+    assert not app.exception, app.exception
+    return app.dataframe[0].value["activity_id"].tolist()
+
+
+def texts(app: AppTest) -> list[str]:
+    return [t.value for t in app.text]
+
+
+def csv_rows(document: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(document.decode("utf-8-sig"))))
+
+
+# The list and its filters, read from the address
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ACTIVE),
+        ({"status": "Completed"}, COMPLETED),
+        ({"status": "All"}, NEWEST_FIRST),
+        ({"status": "All", "priority": "Medium"}, ["auto", "t-1", "t-9"]),
+        ({"status": "All", "priority": ["Low", "Medium"]}, [
+            "late", "attn", "auto", "t-0", "t-1", "t-9", "unknown",
+        ]),
+        ({"status": "All", "type": "ConfigurationChange"}, ["t-2", "manual"]),
+        ({"status": "All", "created_by": "OWNER@contoso.test"}, ["late", "t-0"]),
+        ({"status": "All", "due_from": "2026-03-01", "due_to": "2026-03-01"}, [
+            "auto", "local",
+        ]),
+        ({"status": "All", "due_from": "2026-03-20"}, [
+            "late", "t-0", "t-1", "t-2", "t-9",
+        ]),
+        ({"status": "All", "overdue": "1"}, [
+            "late", "t-0", "t-1", "t-2", "t-9", "ovd",
+        ]),
+        ({"q": "contoso reader"}, ["ovd"]),
+        ({"status": "All", "q": "CONTOSO READER"}, ["local", "ovd"]),
+    ],
+)  # fmt: skip
+def test_each_filter_in_the_address_lists_exactly_its_activities(
+    monkeypatch,
+    tenant,
+    params,
+    expected,
+):
+    app = open_page(monkeypatch, tenant, params)
+
+    assert listed(app) == expected
+    assert app.query_params == params, "the shared view stays in the address"
+
+
+def test_a_changed_filter_is_written_to_the_address(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant)
+
+    app.multiselect(key="filter_priority").set_value(["High"]).run()
+
+    assert listed(app) == ["t-2", "ovd"]
+    assert app.query_params == {"priority": "High"}
+
+
+def test_no_match_says_so_and_clearing_the_filters_lists_the_active_ones(
+    monkeypatch,
+    tenant,
+):
+    app = open_page(monkeypatch, tenant, {"status": "All", "type": "Uninstall"})
+
+    assert listed(app) == []
+    assert [i.value for i in app.info] == [
+        "No activities match these filters — clear filters"
+    ]
+    app.button(key="clear_filters").click().run()
+
+    assert listed(app) == ACTIVE
+    assert app.query_params == {}
+
+
+def test_attention_required_rows_have_no_progress(monkeypatch, tenant):
+    table = open_page(monkeypatch, tenant).dataframe[0].value.set_index("activity_id")
+
+    assert table["progress"].isna().tolist() == [
+        activity_id == "attn" for activity_id in table.index
+    ]
+    assert table.loc["ovd", "progress"] == pytest.approx(2 / 5)
+    assert table["ticket_status"].isna().all()
+
+
+# The detail
+
+
+def test_choosing_a_row_opens_its_detail_and_puts_it_in_the_address(
+    monkeypatch,
+    tenant,
+):
+    app = open_page(monkeypatch, tenant)
+    position = ACTIVE.index("ovd")
+
+    app.session_state["activity_table"] = {
+        "selection": {"rows": [position], "columns": []}
+    }
+    app.run()
+
+    assert app.query_params["activity"] == "ovd"
+    assert [s.value for s in app.subheader] == ["Update Contoso Reader"]
+    assert "Related security recommendation: Update Contoso Reader " in texts(app)[1]
+
+
+def test_an_activity_in_the_address_shows_progress_groups_and_devices(
+    monkeypatch,
+    tenant,
+):
+    app = open_page(monkeypatch, tenant, {"activity": "ovd"})
+
+    assert not app.exception and not app.warning
+    progress = app.get("progress")
+    assert [p.proto.text for p in progress] == ["2 of 5 devices"]
+    assert any("since tracking began 2026-03-02" in m.value for m in app.markdown)
+    devices = app.dataframe[2].value
+    assert sorted(devices["computer_dns_name"]) == sorted(
+        views.load_activity_device_history(tenant, "ovd")["computer_dns_name"]
+    )
+    assert [b.label for b in app.get("download_button")] == [
+        "Export the filtered list to CSV",
+        "Export devices to CSV",
+    ]
+
+
+def test_attention_required_detail_has_no_progress_bar(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant, {"activity": "attn"})
+
+    assert not app.get("progress")
+    assert [c.value for c in app.caption][-1] == (
+        "Attention required: there is no device progress to track."
+    )
+
+
+def test_an_unknown_activity_in_the_address_is_one_warning(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant, {"activity": "no-such-id"})
+
+    assert not app.exception and not app.error
+    assert [w.value for w in app.warning] == [
+        "No remediation activity has the id 'no-such-id': it may have been "
+        "purged, or the link is mistyped."
+    ]
+    assert listed(app) == ACTIVE
+
+
+# Mark as complete
+
+
+def counting_writes(monkeypatch) -> list:
+    calls = []
+    real = store.mark_completed
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "mark_completed", counted)
+    return calls
+
+
+def test_mark_as_complete_records_the_signed_in_user_once(monkeypatch, own_store):
+    writes = counting_writes(monkeypatch)
+    app = open_page(monkeypatch, own_store, {"activity": "t-0"}, user=SIGNED_IN)
+    assert app.button(key="detail_mark_complete").disabled
+
+    app.checkbox(key="detail_confirm_complete").check().run()
+    app.button(key="detail_mark_complete").click().run()
+    app.run()
+    app.run()
+
+    assert not app.exception and len(writes) == 1
+    detail = views.load_activity_detail(own_store, "t-0")
+    assert (detail["status"], detail["completed_by"]) == (
+        "Completed",
+        "lead@contoso.test",
+    )
+    assert [s.value for s in app.success] == []  # shown once, on the click's run
+    assert app.info[0].value.startswith("Marked complete here by lead@contoso.test")
+    assert app.info[0].value.endswith(
+        "; Defender still reports it active until its next sync shows it completed."
+    )
+    assert "detail_mark_complete" not in [b.key for b in app.button]
+
+
+def test_mark_as_complete_without_sign_in_or_operator_email_is_refused(
+    monkeypatch, own_store
+):
+    app = open_page(monkeypatch, own_store, {"activity": "t-0"})
+
+    app.checkbox(key="detail_confirm_complete").check().run()
+    app.button(key="detail_mark_complete").click().run()
+
+    assert [e.value for e in app.error] == [
+        "Nobody is signed in and no operator email is set: set the operator email "
+        "on the Settings page, or sign in, to mark activities complete."
+    ]
+    assert views.load_activity_detail(own_store, "t-0")["status"] == "Active"
+
+
+def test_mark_as_complete_without_sign_in_records_the_operator_email(
+    monkeypatch, own_store
+):
+    completion.set_operator_email(own_store, "ops@contoso.test", "admin", WHEN)
+    app = open_page(monkeypatch, own_store, {"activity": "t-0"})
+
+    app.checkbox(key="detail_confirm_complete").check().run()
+    app.button(key="detail_mark_complete").click().run()
+
+    assert [s.value for s in app.success] == ["Marked complete by ops@contoso.test."]
+    assert listed(app) == [a for a in ACTIVE if a != "t-0"]
+    assert views.load_activity_detail(own_store, "t-0")["completed_by"] == (
+        "ops@contoso.test"
+    )
+
+
+def test_completed_activities_offer_no_mark_as_complete(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant, {"activity": "manual"}, user=SIGNED_IN)
+
+    assert "detail_mark_complete" not in [b.key for b in app.button]
+    assert "detail_confirm_complete" not in [c.key for c in app.checkbox]
+
+
+# Completion, as plain functions
+
+
+def test_complete_activity_records_who_and_when(own_store):
+    recorded = completion.complete_activity(own_store, "t-9", "a@contoso.test", WHEN)
+
+    detail = views.load_activity_detail(own_store, "t-9")
+    assert recorded == "a@contoso.test"
+    assert (detail["local_completed_by"], detail["local_completed_at"]) == (
+        "a@contoso.test",
+        WHEN,
+    )
+
+
+@pytest.mark.parametrize(
+    ("activity_id", "message"),
+    [
+        ("no-such-id", "No remediation activity has the id 'no-such-id'"),
+        ("manual", "The activity 'Turn on the firewall' is already completed (by "
+         "lead@contoso.test)."),
+        ("local", "is already completed (by analyst@contoso.test)."),
+    ],
+)  # fmt: skip
+def test_complete_activity_refuses_unknown_and_completed_ones(
+    own_store, activity_id, message
+):
+    with pytest.raises(CompletionRefused, match=message.replace("(", r"\(")[:40]):
+        completion.complete_activity(own_store, activity_id, "a@contoso.test", WHEN)
+
+
+def test_complete_activity_refuses_without_any_email(own_store):
+    with pytest.raises(CompletionRefused, match="no operator email is set"):
+        completion.complete_activity(own_store, "t-9", None, WHEN)
+
+    assert views.load_activity_detail(own_store, "t-9")["status"] == "Active"
+
+
+def test_the_operator_email_is_stored_and_demo_mode_ships_one(own_store):
+    demo_store = own_store.with_overrides(demo=True)
+
+    assert completion.operator_email(own_store) is None
+    assert completion.operator_email(demo_store) == "operator@demo.example"
+    completion.set_operator_email(own_store, " ops@contoso.test ", "admin", WHEN)
+    assert completion.operator_email(own_store) == "ops@contoso.test"
+    assert completion.operator_email(demo_store) == "ops@contoso.test"
+    with pytest.raises(CompletionRefused, match="is not an email address"):
+        completion.set_operator_email(own_store, "nobody", "admin", WHEN)
+
+
+# CSV downloads
+
+
+def test_the_filtered_list_csv_has_the_listed_rows_in_order(tenant):
+    frame = views.filter_activities(tenant, status=None, types=["AttentionRequired"])
+    frame = pd.concat(
+        [
+            frame,
+            views.filter_activities(tenant, status="Completed", priorities=["High"]),
+        ]
+    )
+
+    rows = csv_rows(exports.filtered_list_csv(frame, "sync 3"))
+
+    assert [r["Activity id"] for r in rows] == ["attn", "local", "manual"]
+    assert list(rows[0])[:4] == [
+        "Activity id",
+        "Remediation activity",
+        "Remediation type",
+        "Priority",
+    ]
+    assert (rows[0]["Remediation type"], rows[0]["Fixed devices"]) == (
+        "Attention required",
+        "",
+    )
+    assert rows[2]["Completed by"] == "lead@contoso.test"
+    assert rows[1]["Completed by"] == "analyst@contoso.test"
+    assert {r[csvout.AS_OF_COLUMN] for r in rows} == {"sync 3"}
+
+
+def test_every_download_neutralises_formulas_and_keeps_numbers(tenant):
+    cells = load_case("10")["input"]["cells"]
+    numbers = load_case("10")["input"]["numbers"]
+    row = views.filter_activities(tenant, status=None).iloc[[0]].copy()
+    row["activity"] = cells["title"]
+    row["requester_notes"] = cells["requesterNotes"]
+    row["related_component"] = cells["relatedComponent"]
+    row["created_by"] = cells["notes2"]
+    row["completed_by"] = cells["description"]
+    row["target_devices"] = numbers["targetDevices"]
+    devices = pd.DataFrame([dict.fromkeys(exports.DEVICE_HISTORY_COLUMNS)])
+    devices["computer_dns_name"] = cells["computerDnsName"]
+
+    listed_row = csv_rows(exports.filtered_list_csv(row, "sync 3"))[0]
+    device_row = csv_rows(exports.device_history_csv(devices, "sync 3"))[0]
+
+    assert listed_row["Remediation activity"] == "'+1"
+    assert listed_row["Notes"] == "'" + cells["requesterNotes"]
+    assert listed_row["Related component"] == "'@SUM(A1:A2)"
+    assert listed_row["Created by"] == "'\t=1"
+    assert listed_row["Completed by"] == "'-2+3"
+    assert listed_row["Target devices"] == "-5"
+    assert device_row["Device name"] == "'=cmd|' /C calc'!A0"
+    assert csvout.safe_cell(numbers["severityScore"]) == 7.5
+
+
+def test_download_file_names_say_the_filter_and_the_sync():
+    synced_at = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+
+    assert [
+        exports.export_file_name("activities", ["Active", "High"], synced_at),
+        exports.export_file_name("activities", ["All", None, "overdue"], synced_at),
+        exports.export_file_name("devices", ["a1/../b 2"], synced_at),
+        exports.export_file_name("activities", ["Completed"], None),
+    ] == [
+        "activities-active-high-2026-12-03.csv",
+        "activities-all-overdue-2026-12-03.csv",
+        "devices-a1-b-2-2026-12-03.csv",
+        "activities-completed-no-sync.csv",
+    ]
