@@ -118,9 +118,11 @@ def _render_progress(detail: dict, groups, over_time) -> None:
         )
     if not over_time.empty:
         chart = px.line(
-            over_time,
+            over_time.rename(
+                columns={"exposed_devices": "Exposed", "fixed_devices": "Fixed"}
+            ),
             x="taken_at",
-            y=["exposed_devices", "fixed_devices"],
+            y=["Exposed", "Fixed"],
             labels={"taken_at": "Sync", "value": "Devices", "variable": ""},
         )
         st.plotly_chart(chart, key="detail_progress_over_time")

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from tvmdata import demo, labels, store, views
+from tvmdata import background, demo, labels, store, views
 from tvmdata.config import load_settings
 from tvmdata.errors import DatabaseLocked, TvmError
 from tvmdata.sync import sync_in_progress
@@ -21,6 +21,7 @@ _KEPT = "tvm_kept_results"
 _LOCKED_THIS_RUN = "tvm_database_locked_this_run"
 GROUPS_KEY = "device_groups"
 _ALL_GROUPS = "tvm_all_device_groups"
+_SYNC_NOTICE = "tvm_sync_now_notice"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,46 @@ def render_freshness(settings) -> None:
     last = (status or {}).get("last_run")
     if last and last["outcome"] == "failed":
         st.sidebar.warning(f"The last sync failed: {last['error']}")
+
+
+def render_sync_now(settings) -> None:
+    """The sidebar's "Sync now" button, disabled while a sync runs.
+
+    The sync starts in the button's callback, which runs once per click, so a
+    rerun of the page never starts a second one.
+    """
+    st.sidebar.button(
+        "Sync now",
+        key="sync_now",
+        icon=":material/sync:",
+        disabled=sync_in_progress(settings.db),
+        on_click=_start_sync,
+        args=(settings,),
+        help="Fetch Defender's data now, in the background; the pages keep "
+        "showing the last finished sync until it is merged.",
+    )
+    notice = st.session_state.pop(_SYNC_NOTICE, None)
+    if notice is None:
+        return
+    failed, text = notice
+    if failed:
+        st.sidebar.error(text)
+    else:
+        st.toast(text, icon=":material/sync:")
+
+
+def _start_sync(settings) -> None:
+    try:
+        background.start_sync(settings, source="dashboard")
+    except TvmError as exc:
+        st.session_state[_SYNC_NOTICE] = (True, str(exc))
+    except OSError as exc:
+        st.session_state[_SYNC_NOTICE] = (
+            True,
+            f"The sync could not start: {exc.strerror or exc}.",
+        )
+    else:
+        st.session_state[_SYNC_NOTICE] = (False, "Sync started")
 
 
 def data_version(settings) -> tuple[str, int | None]:

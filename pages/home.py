@@ -79,7 +79,9 @@ def render_top(top: pd.DataFrame) -> None:
     with st.container(border=True):
         heading, show_all = st.columns([4, 1], vertical_alignment="center")
         heading.subheader("Top remediation activities")
-        show_all.page_link(REMEDIATION_PAGE, label="Show all", icon="➡️")
+        show_all.page_link(
+            REMEDIATION_PAGE, label="Show all", icon=":material/arrow_forward:"
+        )
         st.caption(TOP_ORDER)
         if top.empty:
             st.info(

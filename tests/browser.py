@@ -17,7 +17,7 @@ import requests
 from tests.conftest import REPO
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-artifacts"
+ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -67,7 +67,8 @@ def streamlit_server(env: dict, cwd: Path = REPO, timeout: float = 60):
 
 
 @contextmanager
-def chromium_page():
+def chromium_browser():
+    """Headless Chromium; each `new_page(browser)` is a fresh context."""
     from playwright.sync_api import sync_playwright
 
     executable = require_chromium()
@@ -76,10 +77,23 @@ def chromium_page():
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
         )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+def new_page(browser):
+    """A page in a context of its own: no cookies or session shared."""
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, accept_downloads=True
+    )
+    return context.new_page()
+
+
+@contextmanager
+def chromium_page():
+    with chromium_browser() as browser:
+        yield new_page(browser)
 
 
 def wait_until_idle(page, timeout_ms: int = 30000) -> None:
@@ -100,7 +114,7 @@ def screenshot(page, name: str) -> Path:
 
 
 def _artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,18 @@ def process_env(settings: Settings | None = None, **extra: str) -> dict[str, str
         env.update(settings_environment(settings))
     env.update(extra)
     return env
+
+
+def past_retention(tasks: list[dict], days: int = 180) -> set[str]:
+    """The ids of `tasks` completed over `days` ago, which a command-line sync
+    purges (the sample tenant's completed activity among them)."""
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    return {
+        t["id"]
+        for t in tasks
+        if t["status"] == "Completed"
+        and datetime.fromisoformat(t["statusLastModifiedOn"]) < cutoff
+    }
 
 
 @pytest.fixture(autouse=True)

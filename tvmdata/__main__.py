@@ -1,6 +1,7 @@
 """The command line: `python -m tvmdata <command>`.
 
-    sync [--demo] [--full]        fetch Defender data into the database
+    sync [--demo] [--full]        fetch Defender data into the database, then
+                                  purge completed activities past retention
     emulator [...]                serve a tenant over the Defender API locally
     demo up|build|down            the demo tenant and its emulator
     purge [--demo] [--dry-run]    remove completed activities past retention
@@ -101,7 +102,10 @@ def _add_verbose(parser, default) -> None:
 
 def _add_sync(commands, verbose) -> None:
     sync = commands.add_parser(
-        "sync", parents=[verbose], help="fetch Defender data into the database"
+        "sync",
+        parents=[verbose],
+        help="fetch Defender data into the database, then purge completed "
+        "activities past the retention period",
     )
     _add_demo_flag(sync, "sync the demo tenant from its running emulator")
     sync.add_argument("--full", action="store_true", help="refetch every device list")
@@ -282,7 +286,29 @@ def _run_sync(args) -> int:
         + ", ".join(f"{k} {v}" for k, v in result.rows.items())
         + (f"; {result.skipped} invalid records skipped" if result.skipped else "")
     )
+    _purge_after_sync(settings)
     return 0
+
+
+def _purge_after_sync(settings) -> None:
+    """Purge with the stored policy, so completed activities past retention
+    never show; a failure here is a warning, the sync itself succeeded."""
+    try:
+        policy = retention.load_policy(settings)
+        purged = retention.purge_completed(settings, policy)
+    except Exception as exc:  # any fault: the synced data is already merged
+        log.warning("the retention purge after the sync failed", exc_info=True)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(
+            f"warning: the retention purge failed: {reason}; the sync succeeded "
+            "(retry with `python -m tvmdata purge`)",
+            file=sys.stderr,
+        )
+        return
+    if purged:
+        print(
+            f"purged {len(purged)} completed activities older than {_days(policy.days)}"
+        )
 
 
 def _run_demo(args) -> int:

@@ -1,0 +1,178 @@
+"""Whole flows in a browser: one dashboard served by `streamlit run` for the
+module, over a database synced from the emulator's sample tenant."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import (
+    chromium_browser,
+    new_page,
+    screenshot,
+    streamlit_server,
+    wait_until_idle,
+)
+from tests.conftest import process_env, settings_for
+from tvmdata import completion, views
+from tvmdata.emulator import Emulator, sample_tenant
+from tvmdata.sync import sync_tenant
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+OPERATOR = "ops@contoso.test"
+WAIT_MS = 30000
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory):
+    """Settings over a database synced once, with an operator email so that
+    marking complete works without sign-in."""
+    emulator = Emulator(sample_tenant()).start()
+    try:
+        db = tmp_path_factory.mktemp("flows") / "tvm.duckdb"
+        settings = settings_for(emulator, db)
+        sync_tenant(settings)
+        completion.set_operator_email(settings, OPERATOR, "test")
+        yield settings
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def app(synced):
+    with streamlit_server(process_env(synced)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_browser() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser):
+    page = new_page(browser)
+    yield page
+    page.context.close()
+
+
+def open_detail(page, app: str, activity_id: str) -> None:
+    page.goto(f"{app}/remediation?activity={activity_id}")
+    wait_until_idle(page)
+
+
+def detail_heading(page, title: str):
+    return page.get_by_role("heading", name=title, exact=True)
+
+
+def screenshot_detail(page, title: str, name: str) -> Path:
+    # The app scrolls inside its own container, so a full-page screenshot
+    # shows only the first screen: bring the detail to its top first.
+    detail_heading(page, title).evaluate("el => el.scrollIntoView()")
+    return screenshot(page, name)
+
+
+def download(page, label: str):
+    """Click the download button called `label`; the file and its CSV rows."""
+    button = page.get_by_role("button", name=label)
+    expect(button).to_be_visible(timeout=WAIT_MS)
+    with page.expect_download(timeout=WAIT_MS) as info:
+        button.click()
+    raw = Path(info.value.path()).read_bytes()
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    return info.value, raw, rows
+
+
+def test_a_top_activity_on_home_opens_its_detail_on_the_remediation_page(
+    app, page, synced
+):
+    first = views.load_top_activities(synced).iloc[0]
+
+    page.goto(app)
+    wait_until_idle(page)
+    link = page.get_by_role("link", name=first["title"], exact=True)
+    expect(link).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("[data-testid='stPlotlyChart']").first).to_be_visible()
+    screenshot(page, "home")
+    link.click()
+
+    expect(page).to_have_url(
+        re.compile(rf"/remediation\?activity={re.escape(first['activity_id'])}$"),
+        timeout=WAIT_MS,
+    )
+    wait_until_idle(page)
+    expect(detail_heading(page, first["title"])).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_role("button", name="Export devices to CSV")).to_be_visible()
+    shot = screenshot_detail(page, first["title"], "activity-detail")
+    assert shot.stat().st_size > 10_000
+
+
+def test_the_filtered_list_downloads_as_the_list_shows_it(app, page, synced):
+    page.goto(f"{app}/remediation")
+    wait_until_idle(page)
+    expect(page.get_by_text("Remediation activities").first).to_be_visible()
+
+    file, raw, rows = download(page, "Export the filtered list to CSV")
+
+    expected = views.filter_activities(synced)["activity_id"].tolist()
+    assert raw.startswith(codecs.BOM_UTF8)
+    assert [row["Activity id"] for row in rows] == expected
+    assert file.suggested_filename.startswith("activities-active-")
+
+
+def test_an_activitys_devices_download_from_its_detail(app, page, synced):
+    first = views.load_top_activities(synced).iloc[0]
+    devices = views.load_activity_device_history(synced, first["activity_id"])
+    assert not devices.empty, "the sample tenant's top activity has devices"
+
+    open_detail(page, app, first["activity_id"])
+    expect(detail_heading(page, first["title"])).to_be_visible(timeout=WAIT_MS)
+    file, raw, rows = download(page, "Export devices to CSV")
+
+    assert raw.startswith(codecs.BOM_UTF8)
+    assert [row["Device id"] for row in rows] == devices["machine_id"].tolist()
+    assert first["activity_id"].casefold() in file.suggested_filename
+
+
+def test_marking_an_activity_complete_records_the_operator_email(app, page, synced):
+    top_id = views.load_top_activities(synced).iloc[0]["activity_id"]
+    active = views.filter_activities(synced)
+    chosen = active[active["activity_id"] != top_id].iloc[-1]
+
+    open_detail(page, app, chosen["activity_id"])
+    expect(detail_heading(page, chosen["activity"])).to_be_visible(timeout=WAIT_MS)
+    mark = page.get_by_role("button", name="Mark as complete")
+    expect(mark).to_be_disabled()
+    page.get_by_text("I confirm this activity is done").click()
+    wait_until_idle(page)
+    expect(mark).to_be_enabled(timeout=WAIT_MS)
+    mark.click()
+    wait_until_idle(page)
+
+    expect(page.get_by_text(f"Marked complete by {OPERATOR}.")).to_be_visible(
+        timeout=WAIT_MS
+    )
+    expect(page.get_by_text(f"Marked complete here by {OPERATOR}")).to_be_visible()
+    expect(mark).to_have_count(0)
+    screenshot_detail(page, chosen["activity"], "marked-complete")
+    detail = views.load_activity_detail(synced, chosen["activity_id"])
+    assert (detail["status"], detail["completed_by"]) == ("Completed", OPERATOR)
+
+
+def test_a_deep_link_opens_the_detail_in_a_fresh_browser(app, page, synced):
+    first = views.load_top_activities(synced).iloc[0]
+
+    open_detail(page, app, first["activity_id"])
+
+    expect(detail_heading(page, first["title"])).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("Remediation activities").first).to_be_visible()
+    shot = screenshot_detail(page, first["title"], "deep-link")
+    assert shot.stat().st_size > 10_000
