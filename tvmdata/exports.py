@@ -127,13 +127,6 @@ def activities_csv(frame, as_of: str) -> bytes:
     )
 
 
-def devices_csv(frame, as_of: str) -> bytes:
-    """An activity's devices as CSV bytes."""
-    return csvout.build_csv(
-        _renamed(frame, DEVICE_COLUMNS), _names(DEVICE_COLUMNS), as_of
-    )
-
-
 def export_activities(settings, out: Path, status=None, group=None, priority=None):
     """Write the (filtered) activity list to `out`; return the number of rows.
 

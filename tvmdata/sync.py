@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tvmdata import records, store
-from tvmdata.client import NotFound, connect_defender
+from tvmdata.client import connect_defender
 from tvmdata.clock import SYSTEM_CLOCK
 from tvmdata.errors import SyncAlreadyRunning, SyncFailed, TvmError
 from tvmdata.staging import StagingArea
@@ -238,20 +238,20 @@ def _stage(client, staging, previous, full, progress) -> dict:
         staging,
         "activity_devices",
         _activities_to_fetch(staging, previous["activities"], full),
-        client.iter_task_device_pages,
+        client.fetch_task_devices,
         progress,
     )
     rows["recommendation_devices"] = _stage_children(
         staging,
         "recommendation_devices",
         _recommendations_to_fetch(staging, previous["recommendations"], full),
-        client.iter_recommendation_device_pages,
+        client.fetch_recommendation_devices,
         progress,
     )
     return rows
 
 
-def _stage_children(staging, kind, parent_ids, fetch_pages, progress) -> int:
+def _stage_children(staging, kind, parent_ids, fetch_devices, progress) -> int:
     done = staging.fetched_children(kind)
     todo = [p for p in parent_ids if p not in done]
     written = 0
@@ -259,22 +259,12 @@ def _stage_children(staging, kind, parent_ids, fetch_pages, progress) -> int:
         written += staging.write_children(
             kind,
             parent_id,
-            _collect_pages(fetch_pages(parent_id)),
+            fetch_devices(parent_id),
             records.normalize_device_ref,
         )
         if number % 100 == 0 or number == len(todo):
             progress(f"{kind}: {number} of {len(todo)} lists, {written} rows")
     return written
-
-
-def _collect_pages(pages) -> list[dict] | None:
-    rows = []
-    try:
-        for page in pages:
-            rows.extend(page)
-    except NotFound:
-        return None
-    return rows
 
 
 def _activities_to_fetch(staging, previous: dict, full: bool) -> list[str]:
