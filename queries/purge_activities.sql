@@ -6,6 +6,8 @@ delete from exposure_intervals where activity_id in (select activity_id from pur
 
 delete from group_snapshots where activity_id in (select activity_id from purge_ids);
 
+delete from activity_progress where activity_id in (select activity_id from purge_ids);
+
 delete from activity_devices where activity_id in (select activity_id from purge_ids);
 
 delete from completions where activity_id in (select activity_id from purge_ids);

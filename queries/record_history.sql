@@ -15,6 +15,11 @@ from (
 )
 group by activity_id, group_id;
 
+insert into activity_progress
+select $run_id, $now, activity_id, status, fixed_devices, target_devices
+from activities
+where missing_since is null;
+
 insert or replace into group_daily_totals
 select cast($now as date), s.group_id,
        coalesce(sum(s.exposed_devices) filter (where a.status = 'Active'), 0),

@@ -154,6 +154,17 @@ create table if not exists group_snapshots (
     primary key (run_id, activity_id, group_id)
 );
 
+-- History: Defender's own progress figures of every activity at every run.
+create table if not exists activity_progress (
+    run_id integer not null,
+    taken_at timestamptz not null,
+    activity_id varchar not null,
+    status varchar,
+    fixed_devices integer,
+    target_devices integer,
+    primary key (run_id, activity_id)
+);
+
 -- Per device group and day; kept when old activities are purged.
 create table if not exists group_daily_totals (
     day date not null,

@@ -26,6 +26,7 @@ SYNC_TABLES = [
     "exposure_intervals",
     "group_snapshots",
     "group_daily_totals",
+    "activity_progress",
     "device_groups",
 ]
 

@@ -234,8 +234,26 @@ def test_an_activity_due_today_is_not_yet_overdue(synced):
     assert ids(next_day)[0] == "ovd" and next_day["overdue"].tolist()[0]
 
 
+def devices_at_first_sync(group_name: str | None = None) -> tuple[int, int]:
+    """Fixed and target devices of the activities active at sync 1 (the last
+    before a week ago), as the tenant served them, optionally of one group."""
+    now = {t["id"]: t for t in activities_at(3)}
+    active = [
+        t
+        for t in activities_at(1)
+        if t["status"] == "Active"
+        and t.get("type") != "AttentionRequired"
+        and t["id"] in now
+        and (group_name is None or group_name in now[t["id"]]["rbacGroupNames"])
+    ]
+    return sum(t["fixedDevices"] for t in active), sum(
+        t["targetDevices"] for t in active
+    )
+
+
 def test_kpis_now_and_a_week_ago(synced):
     kpis = views.load_kpis(synced, today=TODAY)
+    fixed_then, targeted_then = devices_at_first_sync()
 
     # A week ago (end of 3 Mar): "late" did not exist yet; "auto" (completed
     # 8 Mar) and "local" (marked complete here 9 Mar) were active and overdue;
@@ -243,20 +261,21 @@ def test_kpis_now_and_a_week_ago(synced):
     assert kpis == {
         "active_activities": {"value": 7, "week_ago": 8},
         "overdue_activities": {"value": 1, "week_ago": 2},
-        "devices_fixed": {"value": 7, "week_ago": None},
-        "devices_targeted": {"value": 71, "week_ago": None},
+        "devices_fixed": {"value": 7, "week_ago": fixed_then},
+        "devices_targeted": {"value": 71, "week_ago": targeted_then},
         "completed_last_30_days": {"value": 3, "week_ago": 1},
     }
 
 
 def test_kpis_of_one_device_group(synced):
     kpis = views.load_kpis(synced, groups=[FINANCE], today=TODAY)
+    fixed_then, targeted_then = devices_at_first_sync("Finance")
 
     assert kpis == {
         "active_activities": {"value": 3, "week_ago": 4},
         "overdue_activities": {"value": 1, "week_ago": 1},
-        "devices_fixed": {"value": 6, "week_ago": None},
-        "devices_targeted": {"value": 16, "week_ago": None},
+        "devices_fixed": {"value": 6, "week_ago": fixed_then},
+        "devices_targeted": {"value": 16, "week_ago": targeted_then},
         "completed_last_30_days": {"value": 2, "week_ago": 1},
     }
 

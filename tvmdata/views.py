@@ -55,9 +55,8 @@ def load_kpis(
       and completion time (marked here, else Defender's last status change).
     - completed in the last 30 days: the 30 days ending that day, from the same
       completion times.
-    - devices fixed and targeted: always None. The store keeps Defender's
-      counters only as of the last sync, and the group snapshots count devices
-      from when our tracking began, so no past value would be comparable.
+    - devices fixed and targeted: Defender's counters of the activities that
+      were active at the last successful sync before then (kept per run).
 
     Every week-ago value is None until a successful sync had finished by then:
     before that the store may lack activities that were deleted in Defender.
@@ -76,7 +75,6 @@ def load_kpis(
         row = store.fetch_dicts(con, "activity_kpis", params)[0]
     reaches = row["history_reaches"]
 
-    # The query has no week-ago column for Defender's device counters: None.
     return {
         name: {
             "value": row[f"{name}_now"],
