@@ -29,6 +29,8 @@ SYNC_TABLES = [
     "activity_progress",
     "device_groups",
 ]
+# Of those, the history each successful run adds to.
+PER_RUN_HISTORY = ["group_snapshots", "activity_progress"]
 
 
 def _shared_dir() -> Path | None:
