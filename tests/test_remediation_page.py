@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
 from datetime import UTC, datetime
 
@@ -18,12 +17,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, load_case, settings_for
+from tests.conftest import REPO, load_case
 from tests.test_pages import live_environment
-from tests.test_views import ACTIVE, NEWEST_FIRST, build_tenant
+from tests.test_views import ACTIVE, NEWEST_FIRST, build_store
 from tvmdata import completion, csvout, exports, store, views
 from tvmdata.completion import CompletionRefused
-from tvmdata.emulator import Emulator, sample_tenant
 
 COMPLETED = ["auto", "local", "manual", "unknown"]
 SIGNED_IN = {"is_logged_in": True, "email": "lead@contoso.test"}
@@ -34,14 +32,7 @@ WHEN = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory):
     """Settings of a store holding the tenant of `tests/test_views.py`."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("TVM_")]:
-            patch.delenv(name)
-        with Emulator(sample_tenant()) as emulator:
-            db = tmp_path_factory.mktemp("remediation") / "tvm.duckdb"
-            settings = settings_for(emulator, db)
-            build_tenant(emulator, settings)
-    return settings
+    return build_store(tmp_path_factory.mktemp("remediation"))
 
 
 @pytest.fixture

@@ -168,17 +168,21 @@ def build_tenant(emulator: Emulator, settings) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def synced(tmp_path_factory):
-    """Settings of a store holding the tenant. Built once: the tests only read."""
+def build_store(folder):
+    """Settings of a store in `folder` holding this module's tenant."""
     with pytest.MonkeyPatch.context() as patch:
         for name in [n for n in os.environ if n.startswith("TVM_")]:
             patch.delenv(name)
         with Emulator(sample_tenant()) as emulator:
-            db = tmp_path_factory.mktemp("views") / "tvm.duckdb"
-            settings = settings_for(emulator, db)
+            settings = settings_for(emulator, folder / "tvm.duckdb")
             build_tenant(emulator, settings)
     return settings
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory):
+    """Settings of a store holding the tenant. Built once: the tests only read."""
+    return build_store(tmp_path_factory.mktemp("views"))
 
 
 def ids(frame) -> list[str]:

@@ -8,13 +8,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from tvmdata import csvout, store
+from tvmdata import csvout, store, views
 from tvmdata.errors import TvmError
 
+
 # TODO: move to queries/device_group_names.sql, where the other SQL lives.
-_GROUP_NAMES_SQL = "select group_name from device_groups order by 1"
-
-
 class OutputNotWritable(TvmError):
     """The CSV file cannot be written where the user asked."""
 
@@ -152,12 +150,6 @@ def export_devices(settings, activity_id: str, out: Path) -> int:
     return _write(out, frame, DEVICE_COLUMNS, as_of)
 
 
-def load_device_group_names(settings) -> list[str]:
-    """The names of the device groups the last syncs saw, sorted."""
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
-        return [row[0] for row in con.execute(_GROUP_NAMES_SQL).fetchall() if row[0]]
-
-
 def resolve_device_group(settings, name: str) -> str:
     """The device group called `name`, ignoring case, as the store spells it.
 
@@ -165,7 +157,7 @@ def resolve_device_group(settings, name: str) -> str:
         UnknownDeviceGroup: no group has that name; the message lists the known
             names, closest first.
     """
-    known = load_device_group_names(settings)
+    known = sorted(views.list_device_groups(settings)["group_name"].dropna())
     for candidate in known:
         if candidate.casefold() == name.strip().casefold():
             return candidate
