@@ -1,6 +1,16 @@
 -- Remediation activities: replace each one Defender returned, keeping what the
 -- store knows about its device list; flag (never delete) those it stopped returning.
-insert or replace into activities
+-- Activities filed from this dashboard (source 'dashboard') are tracked apart.
+insert or replace into activities (
+    activity_id, title, description, related_component, requester_id,
+    requester_email, requester_notes, status, remediation_type, category,
+    productivity_impact, priority, completion_method, completer_id,
+    completer_email, scid, product_id, vendor_id, name_id,
+    recommended_version, recommended_vendor, recommended_program,
+    created_on, status_changed_on, due_on, target_devices,
+    fixed_devices, device_groups, devices_synced_at, devices_gone,
+    missing_since, source
+)
 select
     s.activity_id, s.title, s.description, s.related_component, s.requester_id,
     s.requester_email, s.requester_notes, s.status, s.remediation_type, s.category,
@@ -15,7 +25,8 @@ select
         when f.status = 'ok' then false
         else coalesce(a.devices_gone, false)
     end,
-    null
+    null,
+    'defender'
 from (select distinct on (activity_id) * from s_activities) s
 left join activities a using (activity_id)
 left join s_fetched f on f.kind = 'activity_devices' and f.id = s.activity_id
@@ -24,6 +35,7 @@ where s.activity_id not in (select activity_id from purged_activities);
 update activities
 set missing_since = $now
 where missing_since is null
+  and source = 'defender'
   and activity_id not in (select activity_id from s_activities);
 
 delete from activity_devices

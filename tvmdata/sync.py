@@ -28,11 +28,16 @@ from tvmdata.staging import StagingArea
 
 log = logging.getLogger(__name__)
 
+# Recommendations merge before activities: activities filed from this
+# dashboard are tracked through their recommendation's exposed-device list.
 MERGE_SCRIPTS = [
     "merge_machines",
-    "merge_activities",
-    "merge_exposure",
     "merge_recommendations",
+    "merge_activities",
+    "link_recommendations",
+    "track_requests",
+    "merge_exposure",
+    "finish_requests",
     "record_history",
 ]
 # Staged file -> the store table whose column types it is read with.

@@ -1,0 +1,2 @@
+insert into audit_log (logged_at, actor, action, object_id, before, after)
+values ($logged_at, $actor, $action, $object_id, $before, $after);
