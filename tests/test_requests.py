@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from tests.test_sync import machine, ref, rows
-from tvmdata import audit, remediation, store, views
+from tvmdata import audit, completion, remediation, store, views
 from tvmdata.clock import FakeClock
 from tvmdata.remediation import RequestForm, RequestRefused
 from tvmdata.sync import sync_tenant
@@ -425,3 +425,24 @@ def test_the_due_date_is_judged_in_utc(settings, synced):
         )
 
     assert "choose today (04 May 2026, UTC)" in refused.value.errors["due_on"]
+
+
+def test_marking_a_request_complete_stops_tracking_and_is_audited(
+    emulator, settings, synced
+):
+    machines, exposed = synced
+    filed = remediation.file_request(settings, form(group_ids=(1,)), ALICE, T0)
+
+    completion.complete_activity(settings, filed.activity_id, "bob@contoso.test", T0)
+    publish(emulator, machines, {**exposed, CHROME: []})
+    sync_tenant(settings, clock=FakeClock(T0 + timedelta(days=1)))
+
+    detail = views.load_activity_detail(settings, filed.activity_id, today=TODAY)
+    assert (detail["status"], detail["completed_by"]) == (
+        "Completed",
+        "bob@contoso.test",
+    )
+    assert detail["fixed_devices"] == 0
+    log = audit.load_entries(settings)
+    assert list(log["action"]) == ["activity marked complete", "request filed"]
+    assert log["actor"].iloc[0] == "bob@contoso.test"

@@ -125,10 +125,23 @@ def _add_demo(commands, verbose) -> None:
     )
     demo_cmd.add_argument(
         "action",
-        choices=["up", "build", "down"],
+        choices=["up", "build", "down", "fix"],
         help="up: build the demo when missing, then start its emulator; "
-        "build: (re)build data/demo.duckdb; down: stop the emulator. "
+        "build: (re)build data/demo.duckdb; down: stop the emulator; "
+        "fix RECOMMENDATION: play IT, fixing --share of its exposed devices "
+        "(the next sync sees them fixed). "
         "--seed, --devices and --activities apply when the demo is built",
+    )
+    demo_cmd.add_argument(
+        "recommendation",
+        nargs="?",
+        help="for fix: the recommendation id, e.g. va-_-google-_-chrome",
+    )
+    demo_cmd.add_argument(
+        "--share",
+        type=float,
+        default=0.5,
+        help="for fix: the share of exposed devices to fix (default 0.5)",
     )
     demo_cmd.add_argument(
         "--seed",
@@ -315,6 +328,18 @@ def _run_demo(args) -> int:
     if args.action == "down":
         stopped = demo.stop_emulator()
         print("demo emulator stopped" if stopped else "demo emulator was not running")
+        return 0
+    if args.action == "fix":
+        if not args.recommendation:
+            raise ConfigError(
+                "Name the recommendation to fix: python -m tvmdata demo fix "
+                "va-_-google-_-chrome (ids are on the Security recommendations page)."
+            )
+        fixed = demo.fix_devices(args.recommendation, args.share)
+        print(
+            f"{len(fixed)} devices fixed for {args.recommendation}: run a sync "
+            "(or Sync now) to see the progress"
+        )
         return 0
     options = dict(seed=args.seed, devices=args.devices, activities=args.activities)
     if args.action == "build":

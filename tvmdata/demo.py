@@ -17,10 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+import requests
+
 from tvmdata import demo_tenant
 from tvmdata.clock import FakeClock
 from tvmdata.config import Settings
-from tvmdata.emulator import Emulator
+from tvmdata.emulator import CONTROL_HEADER, Emulator
 from tvmdata.errors import ConfigError
 from tvmdata.sync import sync_tenant
 
@@ -154,6 +156,46 @@ def demo_up(progress=print, **build_options) -> dict:
     info = start_emulator()
     progress(f"demo emulator serving at {info['base_url']}")
     return info
+
+
+def fix_devices(recommendation_id: str, share: float = 0.5, info=None) -> list[str]:
+    """Play IT in demo mode: the running demo emulator stops reporting a share
+    of a recommendation's exposed devices, so the next sync counts them fixed.
+
+    Args:
+        recommendation_id: the security recommendation, e.g. "va-_-google-_-chrome".
+        share: the share of its exposed devices to fix (at least one device).
+        info: the emulator to call (default: the running demo emulator).
+
+    Returns:
+        The ids of the devices fixed.
+
+    Raises:
+        ConfigError: the demo emulator is not running, or it refused the order
+            (unknown recommendation, share out of range).
+    """
+    info = info or running_emulator()
+    if not info:
+        raise ConfigError(
+            "The demo emulator is not running: start it with "
+            "`python -m tvmdata demo up`."
+        )
+    try:
+        response = requests.post(
+            f"{info['base_url']}/_emulator/fix-devices",
+            json={"recommendationId": recommendation_id, "share": share},
+            headers={CONTROL_HEADER: info["client_secret"]},
+            verify=info["ca_path"],
+            timeout=10,
+        )
+    except requests.RequestException as exc:
+        raise ConfigError(f"The demo emulator did not answer ({exc}).") from None
+    body = response.json() if response.content else {}
+    if response.status_code != 200:
+        message = body.get("error", {}).get("message", response.reason)
+        raise ConfigError(f"The demo emulator refused: {message}")
+    log.info("demo: %d devices of %s fixed", len(body["fixed"]), recommendation_id)
+    return body["fixed"]
 
 
 def demo_settings(base: Settings | None = None) -> Settings:

@@ -19,6 +19,7 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import math
 import operator
 import os
 import re
@@ -89,6 +90,9 @@ _OIDC_PATH = re.compile(
     r"^/(?P<tenant>[^/]+)(?:/v2\.0)?/\.well-known/openid-configuration$"
 )
 _TOKEN_PATH = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$")
+# Demo controls: another process (the CLI, the dashboard in demo mode) plays IT.
+_CONTROL_PATH = re.compile(r"^/_emulator/(?P<action>[a-z-]+)$")
+CONTROL_HEADER = "X-Emulator-Control"
 _ERROR_CODES = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -874,6 +878,40 @@ class Emulator:
         with self._lock:
             self._scripts.append(entry)
 
+    def fix_devices(self, recommendation_id: str, share: float) -> list[str]:
+        """Play IT fixing devices: drop a share of a recommendation's exposed
+        devices (at least one, the first by id) and lower its exposed count.
+
+        Defender's own remediation activities are left as they are.
+
+        Returns:
+            The ids of the devices fixed (none when nothing is exposed).
+
+        Raises:
+            KeyError: no recommendation has this id.
+            ValueError: `share` is not above 0 and at most 1.
+        """
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be above 0 and at most 1, not {share}.")
+        with self._lock:
+            tenant = copy.deepcopy(self._tenant)
+            found = [
+                r for r in tenant["recommendations"] if r["id"] == recommendation_id
+            ]
+            if not found:
+                raise KeyError(recommendation_id)
+            exposed = tenant["recommendationMachines"].get(recommendation_id, [])
+            ordered = sorted(exposed, key=lambda ref: ref["id"])
+            count = min(len(ordered), max(1, math.ceil(share * len(ordered))))
+            fixed = {ref["id"] for ref in ordered[:count]}
+            tenant["recommendationMachines"][recommendation_id] = [
+                ref for ref in exposed if ref["id"] not in fixed
+            ]
+            found[0]["exposedMachinesCount"] = len(exposed) - len(fixed)
+            self.set_tenant(tenant)
+        logger.info("Emulator fixed %d devices of %s", len(fixed), recommendation_id)
+        return sorted(fixed)
+
     def reset_counts(self) -> None:
         """Clear `calls`, `requests` and the API call sequence the knobs count on."""
         with self._lock:
@@ -913,8 +951,32 @@ class Emulator:
             if match := pattern.match(path):
                 self._record(request, name)
                 return handler, {"tenant": unquote(match.group("tenant"))}
+        if match := _CONTROL_PATH.match(path):
+            self._record(request, "control")
+            return self._serve_control, {"action": match.group("action")}
         self._record(request, "graph" if path.startswith("/graph/") else "unknown")
         return self._serve_not_found, {}
+
+    def _serve_control(self, request: _Request, action: str) -> _Reply:
+        secret = request.headers.get(CONTROL_HEADER) or ""
+        if not secrets.compare_digest(secret, self.client_secret or ""):
+            raise _defender_error(
+                403,
+                f"Demo controls need the {CONTROL_HEADER} header set to the "
+                "client secret.",
+            )
+        if request.method != "POST" or action != "fix-devices":
+            raise _defender_error(404, f"No demo control {request.method} {action}.")
+        try:
+            order = json.loads(request.body or b"{}")
+            fixed = self.fix_devices(
+                str(order["recommendationId"]), float(order.get("share", 0.5))
+            )
+        except KeyError as missing:
+            raise _defender_error(404, f"No recommendation {missing}.") from None
+        except (ValueError, TypeError) as error:
+            raise _defender_error(400, str(error)) from None
+        return _Reply(200, {"fixed": fixed})
 
     def _record(self, request: _Request, name: str) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ operation here opens the file, works and closes it, always in the same
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -240,13 +241,23 @@ def describe_as_of(status: dict) -> str:
 
 def mark_completed(settings, activity_id: str, completed_by: str, when, note=None):
     """Record that a user marked an activity complete (kept apart from Defender's
-    own record, which the sync owns)."""
+    own record, which the sync owns), with its audit-log entry."""
     params = {
         "activity_id": activity_id,
         "completed_by": completed_by,
         "completed_at": when,
         "note": note,
     }
+    entry = {
+        "logged_at": when,
+        "actor": completed_by,
+        "action": "activity marked complete",
+        "object_id": activity_id,
+        "before": None,
+        "after": json.dumps({"status": "Completed", "note": note}),
+    }
     with connect(settings.db, settings.lock_wait_seconds) as con:
-        run_script(con, "mark_completed", params)
+        with transaction(con):
+            run_script(con, "mark_completed", params)
+            run_script(con, "audit_insert", entry)
     log.info("activity %s marked complete", activity_id)
