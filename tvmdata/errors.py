@@ -51,3 +51,12 @@ class StoreError(TvmError):
 
 class SyncFailed(TvmError):
     """A sync run stopped on an unexpected fault; the previous data is unchanged."""
+
+
+class FieldsRefused(TvmError):
+    """A form cannot be saved; `errors` maps each field to a sentence saying
+    what to fix, so a page can show each message next to its field."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors

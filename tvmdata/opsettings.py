@@ -22,7 +22,7 @@ from tvmdata import audit, completion, retention, store
 from tvmdata.auth import TokenProvider, make_session
 from tvmdata.client import ApiClient, connect_defender
 from tvmdata.config import SECRETS_FILE
-from tvmdata.errors import TvmError
+from tvmdata.errors import FieldsRefused, TvmError
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,8 @@ INTUNE_KEY = "intune_enabled"
 MAX_RETENTION_DAYS = 3650
 
 
-class SettingRefused(TvmError):
+class SettingRefused(FieldsRefused):
     """A setting value cannot be saved; `errors` maps each field to a sentence."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__(" ".join(errors.values()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from tvmdata import audit, completion, labels, store
-from tvmdata.errors import TvmError
+from tvmdata.errors import FieldsRefused
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,9 @@ _OPTIONS = {
 }
 
 
-class RequestRefused(TvmError):
+class RequestRefused(FieldsRefused):
     """A request or a change to one cannot be saved; `errors` maps each field
     to a plain sentence saying what to fix."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__(" ".join(errors.values()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
