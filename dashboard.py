@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages.common import (
+    inside_frame,
     render_freshness,
     render_group_filter,
     render_sync_now,
@@ -13,6 +14,16 @@ from pages.common import (
 st.set_page_config(
     page_title="Remediation dashboard", page_icon=":material/shield:", layout="wide"
 )
+# Less room above each page's title and beside the content (Streamlit leaves
+# 6 rem and 5 rem), so the Remediation table fits 1440 px beside the sidebar;
+# long device-group names wrap in the sidebar's filter instead of being cut.
+st.html(
+    "<style>"
+    "[data-testid='stMainBlockContainer']{padding:3rem 2rem 4rem}"
+    "[data-testid='stSidebar'] [data-baseweb='tag']{height:auto;max-width:100%}"
+    "[data-testid='stSidebar'] [data-baseweb='tag'] span{white-space:normal}"
+    "</style>"
+)
 
 # Navigation comes first: if the page stops below, Streamlit must not fall back
 # to listing every file in pages/ (helpers included) as a page.
@@ -20,6 +31,18 @@ navigation = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/remediation.py", title="Remediation", icon=":material/build:"),
+        st.Page(
+            "pages/recommendations.py",
+            title="Security recommendations",
+            icon=":material/security:",
+            url_path="recommendations",
+        ),
+        st.Page(
+            "pages/settings.py",
+            title="Settings",
+            icon=":material/settings:",
+            url_path="settings",
+        ),
     ]
 )
 start_run()
@@ -27,4 +50,5 @@ settings = settings_or_stop()
 render_freshness(settings)
 render_sync_now(settings)
 render_group_filter(settings)
-navigation.run()
+with inside_frame():
+    navigation.run()

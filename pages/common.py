@@ -4,9 +4,13 @@ reads that survive a locked database."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import runpy
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
@@ -17,17 +21,47 @@ from tvmdata.errors import DatabaseLocked, TvmError
 from tvmdata.sync import sync_in_progress
 
 T = TypeVar("T")
+FRAME_SCRIPT = Path(__file__).resolve().parent.parent / "dashboard.py"
+_FRAME = threading.local()
 _KEPT = "tvm_kept_results"
 _LOCKED_THIS_RUN = "tvm_database_locked_this_run"
 GROUPS_KEY = "device_groups"
 _ALL_GROUPS = "tvm_all_device_groups"
 _SYNC_NOTICE = "tvm_sync_now_notice"
+_WATCHED_SYNC = "tvm_watched_sync"
+POLL_SECONDS = 3
+START_GRACE_SECONDS = 30
 
 
 @dataclass(frozen=True)
 class _Kept:
     value: object
     loaded_at: datetime
+
+
+@contextmanager
+def inside_frame() -> Iterator[None]:
+    """Mark the page the frame (dashboard.py) runs as running inside it."""
+    _FRAME.active = True
+    try:
+        yield
+    finally:
+        _FRAME.active = False
+
+
+def require_frame() -> None:
+    """Run the frame when Streamlit ran a page file on its own.
+
+    A new server takes the files in pages/ for pages of their own until the
+    frame has called `st.navigation` once, so the very first visitor who opens
+    a page's address directly would get that page without the sidebar. Then
+    the frame runs here instead: it chooses this same page from the address
+    and runs it inside itself.
+    """
+    if getattr(_FRAME, "active", False):
+        return
+    runpy.run_path(str(FRAME_SCRIPT), run_name="__main__")
+    st.stop()
 
 
 def current_settings():
@@ -79,23 +113,67 @@ def load_or_last(key: str, load: Callable[[], T]) -> T:
 
 
 def render_freshness(settings) -> None:
-    """The sidebar's data freshness: last sync, a sync running, a failed run."""
+    """The sidebar's data freshness: last sync, a sync running, a failed run.
+
+    While a sync runs (or one was just started here) the block polls every
+    `POLL_SECONDS`; when that sync ends, the data caches are cleared and the
+    whole app reruns, so every page shows the new data. Nothing polls while
+    no sync runs.
+    """
     if settings.demo:
         st.sidebar.caption(_demo_caption(settings))
-    try:
-        status = _load_kept("sync_status", lambda: store.load_sync_status(settings))
-    except DatabaseLocked:
-        status = st.session_state.get(_KEPT, {}).get("sync_status")
-        status = status.value if status else None
-    except TvmError:
-        status = None  # the page reports what is wrong with the database
+    watched = sync_in_progress(settings.db) or _WATCHED_SYNC in st.session_state
+    with st.sidebar:
+        st.fragment(_freshness, run_every=POLL_SECONDS if watched else None)(settings)
+
+
+def _freshness(settings) -> None:
+    running = sync_in_progress(settings.db)
+    status = _sync_status(settings)
+    if _sync_ended(running, status):
+        st.cache_data.clear()
+        st.rerun(scope="app")
     if status is not None:
-        st.sidebar.caption(labels.synced_ago(status, datetime.now(UTC)))
-    if sync_in_progress(settings.db):
-        st.sidebar.caption("Sync in progress · pages show the last finished sync.")
+        st.caption(labels.synced_ago(status, datetime.now(UTC)))
+    if running:
+        st.caption("Sync in progress · pages show the last finished sync.")
     last = (status or {}).get("last_run")
     if last and last["outcome"] == "failed":
-        st.sidebar.warning(f"The last sync failed: {last['error']}")
+        st.warning(f"The last sync failed: {last['error']}")
+
+
+def _sync_status(settings) -> dict | None:
+    try:
+        return _load_kept("sync_status", lambda: store.load_sync_status(settings))
+    except DatabaseLocked:
+        kept = st.session_state.get(_KEPT, {}).get("sync_status")
+        return kept.value if kept else None
+    except TvmError:
+        return None  # the page reports what is wrong with the database
+
+
+def _sync_ended(running: bool, status: dict | None) -> bool:
+    """Whether the sync this session watched has just ended; keeps watching a
+    running one. A sync started here counts as ended once it was seen running,
+    once a newer run is recorded, or after `START_GRACE_SECONDS` (it may have
+    failed to start, or finished between two polls)."""
+    watched = st.session_state.get(_WATCHED_SYNC)
+    if running:
+        st.session_state[_WATCHED_SYNC] = {"seen": True}
+        return False
+    if watched is None:
+        return False
+    last_id = (status or {}).get("last_id")
+    started = watched.get("started")
+    if (
+        watched.get("seen")
+        or last_id != watched.get("last_id")
+        or started is None
+        or (datetime.now(UTC) - started).total_seconds() > START_GRACE_SECONDS
+    ):
+        del st.session_state[_WATCHED_SYNC]
+        return True
+    return False
 
 
 def render_sync_now(settings) -> None:
@@ -136,6 +214,11 @@ def _start_sync(settings) -> None:
         )
     else:
         st.session_state[_SYNC_NOTICE] = (False, "Sync started")
+        kept = st.session_state.get(_KEPT, {}).get("sync_status")
+        st.session_state[_WATCHED_SYNC] = {
+            "started": datetime.now(UTC),
+            "last_id": kept.value.get("last_id") if kept else None,
+        }
 
 
 def data_version(settings) -> tuple[str, int | None]:
@@ -147,17 +230,29 @@ def data_version(settings) -> tuple[str, int | None]:
 
 
 def selected_groups() -> list[int] | None:
-    """The device groups chosen in the sidebar: None when all are chosen (or the
-    filter is not drawn), else their ids (an empty list when none is)."""
+    """The device groups chosen in the sidebar: None for every group (none
+    chosen, all chosen, or the filter not drawn), else their ids."""
     chosen = st.session_state.get(GROUPS_KEY)
     every = st.session_state.get(_ALL_GROUPS)
-    if chosen is None or every is None or set(every) <= set(chosen):
+    if not chosen or every is None or set(every) <= set(chosen):
         return None
     return sorted(chosen)
 
 
+def groups_label(chosen: int, total: int) -> str:
+    """The filter's label: "Device groups: all 11" or "Device groups: 5 of 11"."""
+    if chosen == 0 or chosen >= total:
+        return f"Device groups: all {total}"
+    return f"Device groups: {chosen} of {total}"
+
+
+def clear_group_filter() -> None:
+    """Back to every device group (for a callback, before the sidebar draws)."""
+    st.session_state[GROUPS_KEY] = []
+
+
 def render_group_filter(settings) -> None:
-    """The sidebar's device-group filter, every group chosen at first.
+    """The sidebar's device-group filter; choosing none means every group.
 
     Without the list of groups (no database yet, or a locked one with nothing
     loaded before) the filter is left out and pages show every group.
@@ -176,21 +271,20 @@ def render_group_filter(settings) -> None:
     names = dict(zip(groups["group_id"], groups["group_name"], strict=True))
     ids = [int(i) for i in groups["group_id"]]
     previous = st.session_state.get(_ALL_GROUPS)
-    chosen = st.session_state.get(GROUPS_KEY)
-    if chosen is None:
-        chosen = ids
-    else:
-        # Groups the last sync brought are chosen when everything was.
-        everything = previous is not None and set(previous) <= set(chosen)
-        chosen = ids if everything else [i for i in chosen if i in names]
+    chosen = st.session_state.get(GROUPS_KEY) or []
+    # Groups the last sync brought join a choice that held every group.
+    everything = chosen and previous is not None and set(previous) <= set(chosen)
+    chosen = ids if everything else [i for i in chosen if i in names]
     st.session_state[GROUPS_KEY] = chosen
     st.session_state[_ALL_GROUPS] = ids
     st.sidebar.multiselect(
-        f"Device groups: {len(chosen)} of {len(ids)}",
+        groups_label(len(chosen), len(ids)),
         options=ids,
         format_func=lambda group_id: names.get(group_id, str(group_id)),
         key=GROUPS_KEY,
-        placeholder="Choose device groups",
+        placeholder="All device groups",
+        help="Every page shows the chosen device groups only; choose none to "
+        "see every group.",
     )
 
 

@@ -6,13 +6,39 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import data_version, load_or_last, selected_groups, settings_or_stop
-from tvmdata import views
+from pages.common import (
+    data_version,
+    load_or_last,
+    require_frame,
+    selected_groups,
+    settings_or_stop,
+)
+from tvmdata import labels, views
+
+require_frame()
 
 REMEDIATION_PAGE = "pages/remediation.py"
 TOP_ORDER = (
     "Overdue first, then nearest due date, then most exposed devices; "
     "attention-required activities have no due date and are left out."
+)
+IN_GROUPS = (
+    "Progress counts devices in selected groups, from when our tracking of each "
+    "activity began."
+)
+REMEDIATED_HELP = (
+    "Fixed of targeted devices, added up over active activities only: "
+    "completed activities are left out, and attention-required ones have no "
+    "device progress. The change is over the last 7 days."
+)
+OVER_TIME_CAPTION = (
+    "Every tracked activity, active and completed, day by day from our sync "
+    "history, so it counts more than the Devices remediated tile, which adds up "
+    "active activities only."
+)
+OVERDUE_CAPTION = (
+    "An activity that covers several device groups counts once in each of them, "
+    "so the bars can add up to more than the Overdue activities tile."
 )
 PRIORITY_COLORS = {"High": "#d13438", "Medium": "#ff8c00", "Low": "#0078d4"}
 
@@ -33,8 +59,22 @@ def due_label(due_on) -> str:
     """A due date as people read it, e.g. "11 Feb 2021"."""
     if due_on is None or pd.isna(due_on):
         return "no due date"
-    due = pd.Timestamp(due_on)
-    return f"{due.day} {due:%b %Y}"
+    return labels.day(pd.Timestamp(due_on))
+
+
+def top_progress(row, in_groups: bool) -> tuple[float, str]:
+    """A Top card entry's bar and its words: the chosen groups' devices when
+    groups are chosen and our tracking knows them, else the whole activity's."""
+    if in_groups and not pd.isna(row.group_target_devices):
+        fixed, target = int(row.group_fixed_devices), int(row.group_target_devices)
+        if target == 0:
+            return 0.0, "No tracked device in the selected groups"
+        return fixed / target, f"{fixed} of {target} devices fixed in selected groups"
+    fixed = int(row.fixed_devices or 0)
+    target = int(row.target_devices or 0)
+    progress = 0.0 if pd.isna(row.progress) else float(row.progress)
+    scope = " (whole activity: not tracked per group yet)" if in_groups else ""
+    return progress, f"{fixed} of {target} devices fixed{scope}"
 
 
 def week_change(kpi: dict) -> int | None:
@@ -65,7 +105,7 @@ def render_kpis(kpis: dict) -> None:
         "Devices remediated",
         f"{fixed} of {targeted}",
         delta=week_change(kpis["devices_fixed"]),
-        help="Fixed of targeted devices across active activities.",
+        help=REMEDIATED_HELP,
     )
     completed.metric(
         "Completed in the last 30 days",
@@ -75,14 +115,14 @@ def render_kpis(kpis: dict) -> None:
     )
 
 
-def render_top(top: pd.DataFrame) -> None:
+def render_top(top: pd.DataFrame, in_groups: bool) -> None:
     with st.container(border=True):
         heading, show_all = st.columns([4, 1], vertical_alignment="center")
         heading.subheader("Top remediation activities")
         show_all.page_link(
             REMEDIATION_PAGE, label="Show all", icon=":material/arrow_forward:"
         )
-        st.caption(TOP_ORDER)
+        st.caption(f"{TOP_ORDER} {IN_GROUPS}" if in_groups else TOP_ORDER)
         if top.empty:
             st.info(
                 "No active activity with a due date in the chosen device groups. "
@@ -100,13 +140,8 @@ def render_top(top: pd.DataFrame) -> None:
                 )
                 marker = " · :red[**Overdue**]" if row.overdue else ""
                 due.markdown(f"Due {due_label(row.due_on)}{marker}")
-                fixed = int(row.fixed_devices or 0)
-                target = int(row.target_devices or 0)
-                progress = 0.0 if pd.isna(row.progress) else float(row.progress)
-                st.progress(
-                    min(max(progress, 0.0), 1.0),
-                    text=f"{fixed} of {target} devices fixed",
-                )
+                progress, text = top_progress(row, in_groups)
+                st.progress(min(max(progress, 0.0), 1.0), text=text)
                 st.caption(
                     f"{row.priority} priority · "
                     f"{_group_names(row.device_groups) or 'No device group'}"
@@ -117,6 +152,7 @@ def render_charts(over_time, counts, overdue) -> None:
     left, right = st.columns(2, border=True)
     with left:
         st.subheader("Devices remediated over time")
+        st.caption(OVER_TIME_CAPTION)
         if over_time.empty:
             st.info(
                 "Nothing tracked yet for the chosen device groups: the chart "
@@ -141,6 +177,7 @@ def render_charts(over_time, counts, overdue) -> None:
                 y=["Fixed", "Still exposed"],
                 labels={"day": "", "value": "Devices", "variable": ""},
             )
+            figure.update_xaxes(tickformat=labels.PLOT_DAY)
             figure.update_layout(legend={"orientation": "h"}, margin={"t": 10})
             st.plotly_chart(figure, width="stretch")
     with right:
@@ -164,6 +201,7 @@ def render_charts(over_time, counts, overdue) -> None:
             st.plotly_chart(figure, width="stretch")
     with st.container(border=True):
         st.subheader("Overdue activities by device group")
+        st.caption(OVERDUE_CAPTION)
         if overdue.empty or not overdue["overdue_activities"].any():
             st.success("Nothing overdue in the chosen device groups.")
         else:
@@ -201,8 +239,6 @@ data = load_or_last(
 )
 
 st.title("Remediation overview")
-if groups == []:
-    st.info("No device group is chosen: choose some in the sidebar.")
 render_kpis(data["kpis"])
-render_top(data["top"])
+render_top(data["top"], in_groups=groups is not None)
 render_charts(data["over_time"], data["counts"], data["overdue"])

@@ -1,5 +1,5 @@
-"""Remediation: the remediation activities of the tenant, filtered, with the
-chosen activity's detail below the list.
+"""Remediation: the remediation activities of the tenant, filtered; a chosen
+activity's detail leads the page, with the list folded below it.
 
 Filters live in the address (`?status=Completed&priority=High&activity=<id>`)
 so a view can be shared: they are read once when the session starts and
@@ -12,9 +12,21 @@ from datetime import UTC, date, datetime
 
 import streamlit as st
 
-from pages.activity_detail import render_activity_detail
-from pages.common import load_or_last, selected_groups, settings_or_stop
+from pages.activity_detail import (
+    load_activity,
+    render_activity_detail,
+    unknown_activity_warning,
+)
+from pages.common import (
+    clear_group_filter,
+    load_or_last,
+    require_frame,
+    selected_groups,
+    settings_or_stop,
+)
 from tvmdata import exports, labels, store, views
+
+require_frame()
 
 ROW_PIXELS = 35
 VISIBLE_ROWS = 20
@@ -26,23 +38,32 @@ FILTERS = {
     "filter_status": ("status", "Active"),
     "filter_priority": ("priority", []),
     "filter_type": ("type", []),
-    "filter_created_by": ("created_by", ""),
+    "filter_created_by": ("created_by", []),
     "filter_due_from": ("due_from", None),
     "filter_due_to": ("due_to", None),
     "filter_overdue": ("overdue", False),
     "filter_search": ("q", ""),
 }
+NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
+IN_GROUPS_HELP = (
+    "Devices fixed of devices targeted in the selected device groups, counted "
+    "from when our tracking of the activity began; an activity not tracked "
+    "per group yet shows Defender's whole-activity figure."
+)
 _LAST_ROWS = "activity_table_last_rows"
+_SHOWN_IDS = "activity_table_shown_ids"
 
 
 def load_page(settings, filters: tuple, groups, today: date):
-    """The sync status, the filtered list and its CSV (cached per sync)."""
+    """The sync status, the filtered list, its CSV and the requesters (cached
+    per sync)."""
     status = store.load_sync_status(settings)
     groups = None if groups is None else tuple(groups)
     frame, csv = _load_list(
         settings, str(settings.db), filters, groups, status["succeeded_id"], today
     )
-    return status, frame, csv
+    requesters = _load_requesters(settings, str(settings.db), status["succeeded_id"])
+    return status, frame, csv, requesters
 
 
 @st.cache_data(show_spinner=False)
@@ -55,6 +76,11 @@ def _load_list(_settings, db: str, filters: tuple, groups, sync_id, today: date)
     return frame, exports.filtered_list_csv(frame, store.describe_as_of(status))
 
 
+@st.cache_data(show_spinner=False)
+def _load_requesters(_settings, db: str, sync_id) -> list[str]:
+    return views.list_requesters(_settings)
+
+
 # Filters: address → session state once, widgets, then back to the address.
 
 
@@ -65,6 +91,8 @@ def read_filters_from_address() -> None:
             continue
         if isinstance(default, list):
             value = params.get_all(name)
+            if name == "created_by":
+                value = sorted({v.strip().lower() for v in value if v.strip()})
         elif name in params:
             value = _parsed(name, params[name], default)
         else:
@@ -112,14 +140,25 @@ def _current(name: str):
     return values if len(values) != 1 else values[0]
 
 
+def filters_set() -> bool:
+    """Whether any filter, the sidebar's device groups included, narrows the list."""
+    changed = any(
+        st.session_state.get(key, default) not in (default, None, "", [])
+        for key, (_, default) in FILTERS.items()
+    )
+    return changed or selected_groups() is not None
+
+
 def clear_filters() -> None:
+    """Every filter back to its default, and every device group (a callback)."""
     for key, (name, default) in FILTERS.items():
         st.session_state[key] = list(default) if isinstance(default, list) else default
         if name in st.query_params:
             del st.query_params[name]
+    clear_group_filter()
 
 
-def render_filters() -> None:
+def render_filters(requesters: list[str]) -> None:
     left, middle, right = st.columns(3)
     left.segmented_control("Status", STATUSES, key="filter_status")
     middle.multiselect("Priority", PRIORITIES, key="filter_priority")
@@ -130,12 +169,27 @@ def render_filters() -> None:
         key="filter_type",
     )
     left, middle, right = st.columns(3)
-    left.text_input("Created by (emails, comma-separated)", key="filter_created_by")
+    # A requester asked for in the address but gone from the data stays choosable.
+    chosen = st.session_state.get("filter_created_by") or []
+    left.multiselect(
+        "Created by",
+        sorted(set(requesters) | set(chosen)),
+        key="filter_created_by",
+        placeholder="Anyone",
+    )
     middle.date_input("Due from", key="filter_due_from", format="YYYY-MM-DD")
     right.date_input("Due to", key="filter_due_to", format="YYYY-MM-DD")
-    left, right = st.columns([3, 1])
+    left, middle, right = st.columns([4, 1, 1], vertical_alignment="bottom")
     left.text_input("Search title and component", key="filter_search")
-    right.checkbox("Overdue only", key="filter_overdue")
+    middle.checkbox("Overdue only", key="filter_overdue")
+    right.button(
+        "Clear filters",
+        icon=":material/filter_alt_off:",
+        on_click=clear_filters,
+        key="clear_filters",
+        disabled=not filters_set(),
+        help="Every filter back to its default, and every device group.",
+    )
 
 
 def current_filters() -> tuple:
@@ -145,17 +199,12 @@ def current_filters() -> tuple:
         ("status", None if status == "All" else status),
         ("priorities", tuple(state["filter_priority"]) or None),
         ("types", tuple(state["filter_type"]) or None),
-        ("created_by", _emails(state["filter_created_by"])),
+        ("created_by", tuple(state["filter_created_by"]) or None),
         ("due_from", state["filter_due_from"]),
         ("due_to", state["filter_due_to"]),
         ("overdue_only", bool(state["filter_overdue"])),
         ("search", state["filter_search"] or None),
     )
-
-
-def _emails(text: str) -> tuple[str, ...] | None:
-    emails = tuple(e.strip() for e in (text or "").split(",") if e.strip())
-    return emails or None
 
 
 def file_name_parts() -> list[str]:
@@ -171,22 +220,53 @@ def file_name_parts() -> list[str]:
 # Selection: table positions become an activity id in the address at once.
 
 
-def follow_selection(event, activity_ids: list[str]) -> None:
-    rows = list(event.selection.rows) if event else []
+def follow_selection() -> None:
+    """A row chosen in the table becomes the activity in the address, before
+    the page draws, so its detail can lead. Positions refer to the rows the
+    table showed on the last run."""
+    event = st.session_state.get(TABLE_KEY)
+    rows = list(event["selection"]["rows"]) if event else []
     if rows == st.session_state.get(_LAST_ROWS, []):
         return
     st.session_state[_LAST_ROWS] = rows
-    if rows and rows[0] < len(activity_ids):
-        st.query_params["activity"] = activity_ids[rows[0]]
+    shown = st.session_state.get(_SHOWN_IDS, [])
+    if rows and rows[0] < len(shown):
+        st.query_params["activity"] = shown[rows[0]]
     elif "activity" in st.query_params:
         del st.query_params["activity"]
+
+
+def back_to_list() -> None:
+    """Forget the chosen activity (a callback): the list leads again."""
+    if "activity" in st.query_params:
+        del st.query_params["activity"]
+    st.session_state[TABLE_KEY] = NO_SELECTION
+    st.session_state[_LAST_ROWS] = []
 
 
 # The page
 
 
-def render_table(shown) -> object:
-    return st.dataframe(
+def shown_rows(activities, in_groups: bool):
+    """The list as the table shows it: readable types, no progress for
+    attention-required activities, and the selected groups' progress where
+    our tracking knows it when groups are chosen."""
+    progress = activities["progress"]
+    if in_groups:
+        progress = activities["group_progress"].where(
+            activities["group_target_devices"].notna(), progress
+        )
+    return activities.assign(
+        remediation_type=activities["remediation_type_label"],
+        progress=progress.where(activities["has_progress"]),
+        ticket_status=None,
+    )
+
+
+def render_table(shown, in_groups: bool) -> None:
+    day = "D MMM YYYY"
+    st.session_state[_SHOWN_IDS] = shown["activity_id"].tolist()
+    st.dataframe(
         shown,
         hide_index=True,
         width="stretch",
@@ -196,6 +276,8 @@ def render_table(shown) -> object:
         key=TABLE_KEY,
         on_select="rerun",
         selection_mode="single-row",
+        # Widths in pixels: the portal's twelve columns fit 1440 px beside the
+        # open sidebar; a cell cut short shows in full on hover.
         column_order=[
             "activity",
             "remediation_type",
@@ -209,70 +291,79 @@ def render_table(shown) -> object:
             "completed_on",
             "device_groups",
             "ticket_status",
-            "activity_id",
         ],
         column_config={
-            "activity": "Remediation activity",
-            "remediation_type": "Remediation type",
-            "priority": "Priority",
-            "created_by": "Created by",
+            "activity": st.column_config.TextColumn("Remediation activity", width=150),
+            "remediation_type": st.column_config.TextColumn(
+                "Remediation type", width=92
+            ),
+            "priority": st.column_config.TextColumn("Priority", width=60),
+            "created_by": st.column_config.TextColumn("Created by", width=96),
             "created_on": st.column_config.DatetimeColumn(
-                "Created on", format="D MMM YYYY"
+                "Created on", format=day, width=84
             ),
-            "due_on": st.column_config.DateColumn("Due date", format="D MMM YYYY"),
-            "status": "Status",
+            "due_on": st.column_config.DateColumn("Due date", format=day, width=84),
+            "status": st.column_config.TextColumn("Status", width=78),
             "progress": st.column_config.ProgressColumn(
-                "Progress", min_value=0.0, max_value=1.0, format="percent"
+                "Progress in groups" if in_groups else "Progress",
+                min_value=0.0,
+                max_value=1.0,
+                format="percent",
+                width=76,
+                help=IN_GROUPS_HELP if in_groups else None,
             ),
-            "completed_by": "Completed by",
+            "completed_by": st.column_config.TextColumn("Completed by", width=90),
             "completed_on": st.column_config.DatetimeColumn(
-                "Completed on", format="D MMM YYYY"
+                "Completed on", format=day, width=84
             ),
-            "device_groups": st.column_config.ListColumn("Device groups"),
+            "device_groups": st.column_config.ListColumn("Device groups", width=90),
             # TODO: filled once Intune security tasks are tracked.
-            "ticket_status": st.column_config.TextColumn("Ticket status"),
-            "activity_id": st.column_config.TextColumn(
-                "Activity id",
-                help="For `python -m tvmdata export devices --activity`",
-            ),
+            "ticket_status": st.column_config.TextColumn("Ticket status", width=56),
         },
+    )
+
+
+def render_list(status, activities, list_csv, requesters, in_groups: bool) -> None:
+    render_filters(requesters)
+    write_filters_to_address()
+    shown = shown_rows(activities, in_groups)
+    scope = " · progress in selected groups" if in_groups else ""
+    st.caption(f"{len(shown)} activities · {labels.data_as_of(status)}{scope}")
+    if shown.empty:
+        st.info("No activities match these filters.")
+    render_table(shown, in_groups)
+    st.download_button(
+        "Export the filtered list to CSV",
+        data=list_csv,
+        file_name=exports.export_file_name(
+            "activities", file_name_parts(), status.get("succeeded_at")
+        ),
+        mime="text/csv",
+        on_click="ignore",
+        key="export_list",
     )
 
 
 settings = settings_or_stop()
 today = datetime.now(UTC).date()
 read_filters_from_address()
-
-st.title("Remediation activities")
-render_filters()
-write_filters_to_address()
-status, activities, list_csv = load_or_last(
+follow_selection()
+groups = selected_groups()
+status, activities, list_csv, requesters = load_or_last(
     "remediation",
-    lambda: load_page(settings, current_filters(), selected_groups(), today),
+    lambda: load_page(settings, current_filters(), groups, today),
 )
-
-# Attention-required activities have no progress: their cell stays blank.
-shown = activities.assign(
-    remediation_type=activities["remediation_type_label"],
-    progress=activities["progress"].where(activities["has_progress"]),
-    ticket_status=None,
-)
-st.caption(f"{len(shown)} activities · {labels.data_as_of(status)}")
-if shown.empty:
-    st.info("No activities match these filters — clear filters")
-    st.button("Clear filters", on_click=clear_filters, key="clear_filters")
-follow_selection(render_table(shown), shown["activity_id"].tolist())
-st.download_button(
-    "Export the filtered list to CSV",
-    data=list_csv,
-    file_name=exports.export_file_name(
-        "activities", file_name_parts(), status.get("succeeded_at")
-    ),
-    mime="text/csv",
-    on_click="ignore",
-    key="export_list",
-)
+listing = (status, activities, list_csv, requesters, groups is not None)
 
 activity_id = st.query_params.get("activity")
-if activity_id:
-    render_activity_detail(settings, activity_id, status, today)
+loaded = load_activity(settings, activity_id, status, today) if activity_id else None
+if loaded is not None and loaded["detail"] is not None:
+    render_activity_detail(settings, loaded, status, today, on_back=back_to_list)
+    st.divider()
+    with st.expander(f"All remediation activities ({len(activities)})"):
+        render_list(*listing)
+else:
+    st.title("Remediation activities")
+    if activity_id:
+        unknown_activity_warning(activity_id)
+    render_list(*listing)

@@ -1,8 +1,10 @@
 -- Remediation activities with the portal's columns, filtered. A null filter
 -- means "all"; an empty list matches nothing. $search is matched literally
--- (no wildcards) and case-insensitively on title and related component.
+-- (no wildcards) and case-insensitively on title and related component. With
+-- device groups chosen, the group_* columns give the devices in those groups
+-- (from our tracking; null for an activity never tracked).
 select
-    activity_id,
+    r.activity_id,
     title as activity,
     remediation_type,
     priority,
@@ -11,8 +13,8 @@ select
     due_on,
     overdue,
     status,
-    fixed_devices,
-    target_devices,
+    r.fixed_devices,
+    r.target_devices,
     progress,
     has_progress,
     completed_by,
@@ -21,8 +23,16 @@ select
     device_groups,
     related_component,
     requester_notes,
-    missing_since
-from activity_rows($today, $groups)
+    missing_since,
+    p.fixed_devices as group_fixed_devices,
+    p.target_devices as group_target_devices,
+    case
+        when has_progress and p.target_devices > 0
+        then p.fixed_devices / p.target_devices
+    end as group_progress
+from activity_rows($today, $groups) r
+left join group_scoped_progress($groups) p
+  on $groups is not null and p.activity_id = r.activity_id
 where ($status is null or status = $status)
   and ($priorities is null or list_contains(cast($priorities as varchar[]), priority))
   and ($types is null or list_contains(cast($types as varchar[]), remediation_type))
@@ -34,4 +44,4 @@ where ($status is null or status = $status)
   and ($search is null
        or contains(lower(coalesce(title, '')), lower($search))
        or contains(lower(coalesce(related_component, '')), lower($search)))
-order by created_on desc nulls last, activity_id;
+order by created_on desc nulls last, r.activity_id;

@@ -82,3 +82,31 @@ select
     requester_notes,
     missing_since
 from rows;
+
+-- Each tracked activity's devices in the device groups with ids in `groups`,
+-- from its latest snapshot (our own tracking, so fixed counts start when the
+-- tracking began): fixed ones, and targeted ones (still exposed + fixed).
+-- Activities never tracked have no row; a tracked one with no device in those
+-- groups has 0 of 0.
+create or replace temp macro group_scoped_progress(groups) as table
+with latest as (
+    select activity_id, max(run_id) as run_id
+    from group_snapshots
+    group by activity_id
+)
+select
+    s.activity_id,
+    cast(coalesce(sum(s.fixed_devices) filter (where chosen), 0) as integer)
+        as fixed_devices,
+    cast(coalesce(
+        sum(s.exposed_devices + s.fixed_devices) filter (where chosen), 0
+    ) as integer) as target_devices
+from (
+    select
+        g.*,
+        coalesce(list_contains(cast(groups as integer[]), g.group_id), false)
+            as chosen
+    from group_snapshots g
+) s
+join latest l using (activity_id, run_id)
+group by s.activity_id;

@@ -1,6 +1,20 @@
 -- Active activities with a due date (attention-required ones have none), most
 -- urgent first: overdue, nearest due date, most devices still exposed, then
--- title and id so ties always come out in the same order.
+-- title and id so ties always come out in the same order. With device groups
+-- chosen, the group_* columns give the devices in those groups (from our
+-- tracking; null for an activity never tracked), and "still exposed" counts
+-- those groups' devices where known.
+with scoped as (
+    select
+        r.*,
+        p.fixed_devices as group_fixed_devices,
+        p.target_devices as group_target_devices,
+        p.target_devices - p.fixed_devices as group_exposed_devices
+    from activity_rows($today, $groups) r
+    left join group_scoped_progress($groups) p
+      on $groups is not null and p.activity_id = r.activity_id
+    where r.status = 'Active' and r.has_progress and r.due_on is not null
+)
 select
     activity_id,
     title,
@@ -11,13 +25,19 @@ select
     target_devices,
     exposed_devices,
     progress,
-    device_groups
-from activity_rows($today, $groups)
-where status = 'Active' and has_progress and due_on is not null
+    device_groups,
+    group_fixed_devices,
+    group_target_devices,
+    group_exposed_devices,
+    case
+        when group_target_devices > 0
+        then group_fixed_devices / group_target_devices
+    end as group_progress
+from scoped
 order by
     overdue desc,
     due_on,
-    exposed_devices desc nulls last,
+    coalesce(group_exposed_devices, exposed_devices) desc nulls last,
     title nulls last,
     activity_id
 limit $limit;

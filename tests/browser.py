@@ -82,10 +82,10 @@ def chromium_browser():
             browser.close()
 
 
-def new_page(browser):
+def new_page(browser, width: int = 1400, height: int = 900):
     """A page in a context of its own: no cookies or session shared."""
     context = browser.new_context(
-        viewport={"width": 1400, "height": 900}, accept_downloads=True
+        viewport={"width": width, "height": height}, accept_downloads=True
     )
     return context.new_page()
 

@@ -172,7 +172,47 @@ def test_a_deep_link_opens_the_detail_in_a_fresh_browser(app, page, synced):
 
     open_detail(page, app, first["activity_id"])
 
-    expect(detail_heading(page, first["title"])).to_be_visible(timeout=WAIT_MS)
-    expect(page.get_by_text("Remediation activities").first).to_be_visible()
+    heading = detail_heading(page, first["title"])
+    expect(heading).to_be_visible(timeout=WAIT_MS)
+    folded = page.get_by_text("All remediation activities (").first
+    expect(folded).to_be_visible()
+    # The detail leads: its title sits above the folded list, on the first screen.
+    assert heading.bounding_box()["y"] < 200
+    assert heading.bounding_box()["y"] < folded.bounding_box()["y"]
     shot = screenshot_detail(page, first["title"], "deep-link")
     assert shot.stat().st_size > 10_000
+
+
+def test_all_activities_leaves_the_detail_for_the_list(app, page, synced):
+    first = views.load_top_activities(synced).iloc[0]
+    open_detail(page, app, first["activity_id"])
+    expect(detail_heading(page, first["title"])).to_be_visible(timeout=WAIT_MS)
+
+    page.get_by_role("button", name="All activities").click()
+
+    expect(page).to_have_url(re.compile(r"/remediation$"), timeout=WAIT_MS)
+    wait_until_idle(page)
+    expect(detail_heading(page, "Remediation activities")).to_be_visible()
+    expect(detail_heading(page, first["title"])).to_have_count(0)
+
+
+def test_the_remediation_table_fits_1440_px_beside_the_open_sidebar(
+    app, browser, synced
+):
+    page = new_page(browser, width=1440)
+    try:
+        page.goto(f"{app}/remediation?status=All")
+        wait_until_idle(page)
+        grid = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first
+        expect(grid).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator("[data-testid='stSidebar']")).to_be_visible()
+        widths = grid.evaluate("el => [el.scrollWidth, el.clientWidth]")
+        title = detail_heading(page, "Remediation activities").bounding_box()
+        screenshot(page, "remediation-1440")
+    finally:
+        page.context.close()
+
+    scroll_width, client_width = widths
+    assert scroll_width <= client_width, "the table scrolls sideways"
+    # Streamlit's default leaves about 110 px above a title; ours less than 90.
+    assert title["y"] < 90

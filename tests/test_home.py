@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 from tests.test_pages import live_environment, run_dashboard, run_on_page
+from tests.test_views import FINANCE, build_store
 from tvmdata import views
 from tvmdata.sync import sync_tenant
 
@@ -103,7 +105,7 @@ def test_choosing_a_device_group_narrows_the_top_card(monkeypatch, settings):
 
     app = run_home()
     chooser = app.sidebar.multiselect(key="device_groups")
-    assert chooser.label == f"Device groups: {len(groups)} of {len(groups)}"
+    assert chooser.label == f"Device groups: all {len(groups)}"
     chooser.set_value([group_id])
     app = run_on_page(app, HOME)
 
@@ -126,3 +128,77 @@ def test_the_home_charts_are_drawn(monkeypatch, settings):
 
     assert not app.exception
     assert len(app.get("plotly_chart")) == 3
+
+
+@pytest.fixture(scope="module")
+def tenant(tmp_path_factory):
+    """Settings of a store holding the hand-made tenant of `tests/test_views.py`."""
+    return build_store(tmp_path_factory.mktemp("home"))
+
+
+def test_the_tiles_and_charts_say_what_they_count(monkeypatch, tenant):
+    live_environment(monkeypatch, tenant)
+
+    app = run_home()
+
+    helps = {m.label: m.proto.help for m in app.metric}
+    assert helps["Devices remediated"].startswith(
+        "Fixed of targeted devices, added up over active activities only"
+    )
+    captions = [c.value for c in app.caption]
+    assert any(
+        c.startswith("Every tracked activity, active and completed") for c in captions
+    )
+    assert any(
+        c.startswith(
+            "An activity that covers several device groups counts once in each of them"
+        )
+        for c in captions
+    )
+
+
+def top_progress_texts(app: AppTest) -> list[str]:
+    return [p.proto.text for p in app.get("progress")]
+
+
+def test_the_top_card_shows_the_chosen_groups_figures(monkeypatch, tenant):
+    live_environment(monkeypatch, tenant)
+    app = run_home()
+    # Every due date of this tenant has passed: all are overdue, by due date.
+    assert top_card_ids(app) == ["ovd", "t-9", "t-2", "t-0", "t-1", "late"]
+    assert top_progress_texts(app)[:2] == [
+        "2 of 5 devices fixed",
+        "1 of 6 devices fixed",
+    ]
+
+    app.sidebar.multiselect(key="device_groups").set_value([FINANCE])
+    app = run_on_page(app, HOME)
+
+    assert not app.exception
+    assert top_card_ids(app) == ["ovd", "t-9", "t-1"]
+    # ovd's Finance devices are tracked; t-9 and t-1 list none, so they keep
+    # Defender's whole-activity figures and say so.
+    assert top_progress_texts(app) == [
+        "1 of 3 devices fixed in selected groups",
+        "1 of 6 devices fixed (whole activity: not tracked per group yet)",
+        "3 of 5 devices fixed (whole activity: not tracked per group yet)",
+    ]
+    assert any("in selected groups" in c.value for c in app.caption)
+
+
+def test_choosing_no_device_group_shows_every_group_on_home(monkeypatch, tenant):
+    live_environment(monkeypatch, tenant)
+    app = run_home()
+    everything = top_card_ids(app)
+    app.sidebar.multiselect(key="device_groups").set_value([FINANCE])
+    app = run_on_page(app, HOME)
+    assert top_card_ids(app) != everything
+
+    app.sidebar.multiselect(key="device_groups").set_value([])
+    app = run_on_page(app, HOME)
+
+    assert top_card_ids(app) == everything
+    assert app.sidebar.multiselect(key="device_groups").label == (
+        "Device groups: all 5"
+    )
+    assert not app.info

@@ -13,8 +13,9 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from pages import common
 from tests.conftest import REPO
-from tvmdata import demo, labels, store, views
+from tvmdata import background, demo, labels, store, views
 from tvmdata.errors import PermissionMissing
 from tvmdata.sync import sync_lock, sync_tenant
 
@@ -119,7 +120,7 @@ def test_remediation_page_lists_the_synced_activities_newest_first(
     )
 
 
-def test_the_table_shows_activity_ids_blanks_and_readable_remediation_types(
+def test_the_table_shows_the_portals_columns_blanks_and_readable_types(
     monkeypatch, settings
 ):
     sync_tenant(settings)
@@ -128,7 +129,12 @@ def test_the_table_shows_activity_ids_blanks_and_readable_remediation_types(
     app = run_remediation_page()
 
     table = app.dataframe[0]
-    assert "activity_id" in table.proto.column_order
+    # The activity id is in the detail and the CSV, not a thirteenth column.
+    assert list(table.proto.column_order) == [
+        "activity", "remediation_type", "priority", "created_by", "created_on",
+        "due_on", "status", "progress", "completed_by", "completed_on",
+        "device_groups", "ticket_status",
+    ]  # fmt: skip
     assert table.proto.placeholder == ""
     stored = views.filter_activities(settings)["remediation_type"].tolist()
     assert table.value["remediation_type"].tolist() == [
@@ -391,3 +397,86 @@ def test_a_locked_database_with_nothing_loaded_before_is_one_error(
     assert not app.exception and not app.warning and not app.dataframe
     assert len(app.error) == 1
     assert app.error[0].value.startswith(f"The database {settings.db} stayed locked")
+
+
+# The shared sidebar: following a running sync
+
+
+def recording_polls(monkeypatch) -> list:
+    """The `run_every` of every fragment the dashboard draws, in order."""
+    polls = []
+    real = st.fragment
+
+    def fragment(func=None, *, run_every=None):
+        polls.append(run_every)
+        return real(func, run_every=run_every)
+
+    monkeypatch.setattr(st, "fragment", fragment)
+    return polls
+
+
+def recording(monkeypatch, target, name: str) -> list:
+    calls = []
+    real = getattr(target, name)
+
+    def recorded(*args, **kwargs):
+        calls.append(kwargs or args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, recorded)
+    return calls
+
+
+def test_the_sidebar_polls_only_while_a_sync_runs(monkeypatch, settings):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    polls = recording_polls(monkeypatch)
+
+    idle = run_dashboard()
+    assert not idle.exception and polls == [None]
+    with sync_lock(settings.db):
+        running = run_again(idle)
+
+    assert not running.exception
+    assert polls == [None, common.POLL_SECONDS]
+    assert "Sync in progress · pages show the last finished sync." in sidebar_text(
+        running
+    )
+
+
+def test_when_the_watched_sync_ends_the_caches_clear_and_the_app_reruns(
+    monkeypatch, settings
+):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    with sync_lock(settings.db):
+        app = run_dashboard()
+    polls = recording_polls(monkeypatch)
+    clears = recording(monkeypatch, st.cache_data, "clear")
+    reruns = recording(monkeypatch, st, "rerun")
+
+    sync_tenant(settings)  # the sync that was running finishes
+    app = run_again(app)
+
+    assert not app.exception
+    assert reruns == [{"scope": "app"}] and len(clears) == 1
+    # The run that saw the end polled; the rerun after it does not.
+    assert polls == [common.POLL_SECONDS, None]
+    assert sidebar_text(app) == ["Synced just now"]
+    assert len(app.dataframe[0].value) == len(views.filter_activities(settings))
+
+
+def test_sync_now_polls_until_its_sync_is_seen(monkeypatch, settings):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    started = recording(monkeypatch, background, "start_sync")
+    monkeypatch.setattr(background, "start_sync", lambda *a, **k: started.append(a))
+    polls = recording_polls(monkeypatch)
+    app = run_dashboard()
+
+    app.sidebar.button(key="sync_now").click()
+    app = run_on_page(app, REMEDIATION_PAGE)
+
+    assert not app.exception and len(started) == 1
+    # No sync holds the lock yet: the block polls all the same, for a while.
+    assert polls == [None, common.POLL_SECONDS]

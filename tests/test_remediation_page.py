@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from pages.activity_detail import detail_facts, split_devices
 from tests.conftest import REPO, load_case
 from tests.test_pages import live_environment
-from tests.test_views import ACTIVE, NEWEST_FIRST, build_store
-from tvmdata import completion, csvout, exports, store, views
+from tests.test_views import (
+    ACTIVE,
+    FINANCE,
+    NEWEST_FIRST,
+    TODAY,
+    build_store,
+)
+from tvmdata import completion, csvout, exports, labels, store, views
 from tvmdata.completion import CompletionRefused
 
 COMPLETED = ["auto", "local", "manual", "unknown"]
@@ -44,7 +53,16 @@ def own_store(tenant, tmp_path):
 
 
 def open_page(monkeypatch, settings, params=None, user=None) -> AppTest:
+    """The dashboard on the Remediation page, frame and sidebar included on this
+    run and every later `run()` of the test (see `tests.test_pages.run_on_page`)."""
     live_environment(monkeypatch, settings)
+    original = PagesManager.__init__
+
+    def navigation_only(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", navigation_only)
     app = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
     app.query_params.update(params or {})
     app.user = user or NOBODY
@@ -52,9 +70,30 @@ def open_page(monkeypatch, settings, params=None, user=None) -> AppTest:
     return app.run()
 
 
-def listed(app: AppTest) -> list[str]:
+def in_order(node) -> list:
+    """Every element under `node`, in the order the page draws them."""
+    children = getattr(node, "children", None)
+    if children is None:
+        return [node]
+    return [e for key in sorted(children) for e in in_order(children[key])]
+
+
+def activity_table(app: AppTest):
+    """The list of activities (the detail draws tables of its own)."""
     assert not app.exception, app.exception
-    return app.dataframe[0].value["activity_id"].tolist()
+    return next(d for d in app.dataframe if "activity_id" in d.value.columns)
+
+
+def listed(app: AppTest) -> list[str]:
+    return activity_table(app).value["activity_id"].tolist()
+
+
+def page_words(app: AppTest) -> list[str]:
+    return [
+        e.value
+        for kind in ("title", "caption", "markdown", "text", "info", "subheader")
+        for e in app.get(kind)
+    ]
 
 
 def texts(app: AppTest) -> list[str]:
@@ -79,7 +118,7 @@ def csv_rows(document: bytes) -> list[dict]:
             "late", "attn", "auto", "t-0", "t-1", "t-9", "unknown",
         ]),
         ({"status": "All", "type": "ConfigurationChange"}, ["t-2", "manual"]),
-        ({"status": "All", "created_by": "OWNER@contoso.test"}, ["late", "t-0"]),
+        ({"status": "All", "created_by": "owner@contoso.test"}, ["late", "t-0"]),
         ({"status": "All", "due_from": "2026-03-01", "due_to": "2026-03-01"}, [
             "auto", "local",
         ]),
@@ -119,19 +158,77 @@ def test_no_match_says_so_and_clearing_the_filters_lists_the_active_ones(
     tenant,
 ):
     app = open_page(monkeypatch, tenant, {"status": "All", "type": "Uninstall"})
+    app.sidebar.multiselect(key="device_groups").set_value([FINANCE]).run()
 
     assert listed(app) == []
-    assert [i.value for i in app.info] == [
-        "No activities match these filters — clear filters"
+    assert [i.value for i in app.info] == ["No activities match these filters."]
+    assert [b.label for b in app.button if b.label == "Clear filters"] == [
+        "Clear filters"
     ]
     app.button(key="clear_filters").click().run()
 
     assert listed(app) == ACTIVE
     assert app.query_params == {}
+    groups = app.sidebar.multiselect(key="device_groups")
+    assert (groups.value, groups.label) == ([], "Device groups: all 5")
+    assert app.button(key="clear_filters").disabled, "nothing left to clear"
+
+
+def test_the_created_by_filter_offers_the_requesters_in_the_data(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant, {"status": "All"})
+    chooser = app.multiselect(key="filter_created_by")
+
+    assert chooser.options == ["owner@contoso.test", "secops@contoso.test"]
+    chooser.set_value(["owner@contoso.test"]).run()
+
+    assert listed(app) == ["late", "t-0"]
+    assert app.query_params == {"status": "All", "created_by": "owner@contoso.test"}
+
+
+def test_a_requester_in_the_address_matches_without_regard_to_case(monkeypatch, tenant):
+    app = open_page(
+        monkeypatch, tenant, {"status": "All", "created_by": "OWNER@contoso.test"}
+    )
+
+    assert listed(app) == ["late", "t-0"]
+    assert app.multiselect(key="filter_created_by").value == ["owner@contoso.test"]
+
+
+def test_choosing_no_device_group_shows_every_group(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant)
+    chooser = app.sidebar.multiselect(key="device_groups")
+    assert (chooser.value, chooser.label) == ([], "Device groups: all 5")
+
+    chooser.set_value([FINANCE]).run()
+    assert listed(app) == ["t-1", "t-9", "ovd"]
+    assert app.sidebar.multiselect(key="device_groups").label == (
+        "Device groups: 1 of 5"
+    )
+    app.sidebar.multiselect(key="device_groups").set_value([]).run()
+
+    assert listed(app) == ACTIVE
+    assert app.sidebar.multiselect(key="device_groups").label == (
+        "Device groups: all 5"
+    )
+
+
+def test_with_device_groups_chosen_progress_is_the_groups_own(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant)
+    app.sidebar.multiselect(key="device_groups").set_value([FINANCE]).run()
+
+    table = activity_table(app)
+    progress = table.value.set_index("activity_id")["progress"]
+    # ovd has 1 of 3 tracked Finance devices fixed (2 of 5 in Defender); t-1 and
+    # t-9 list no device, so they keep Defender's whole-activity figures.
+    assert progress.round(3).to_dict() == {"t-1": 0.6, "t-9": 0.167, "ovd": 0.333}
+    assert table.proto.columns  # the column configuration is sent
+    assert "Progress in groups" in table.proto.columns
+    assert app.caption[0].value.endswith(" · progress in selected groups")
 
 
 def test_attention_required_rows_have_no_progress(monkeypatch, tenant):
-    table = open_page(monkeypatch, tenant).dataframe[0].value.set_index("activity_id")
+    table = activity_table(open_page(monkeypatch, tenant)).value
+    table = table.set_index("activity_id")
 
     assert table["progress"].isna().tolist() == [
         activity_id == "attn" for activity_id in table.index
@@ -143,7 +240,7 @@ def test_attention_required_rows_have_no_progress(monkeypatch, tenant):
 # The detail
 
 
-def test_choosing_a_row_opens_its_detail_and_puts_it_in_the_address(
+def test_choosing_a_row_puts_its_detail_first_and_the_list_below(
     monkeypatch,
     tenant,
 ):
@@ -156,8 +253,34 @@ def test_choosing_a_row_opens_its_detail_and_puts_it_in_the_address(
     app.run()
 
     assert app.query_params["activity"] == "ovd"
-    assert [s.value for s in app.subheader] == ["Update Contoso Reader"]
-    assert "Related security recommendation: Update Contoso Reader " in texts(app)[1]
+    assert [t.value for t in app.title] == ["Update Contoso Reader"]
+    drawn = in_order(app.main)
+    kinds = [e.type for e in drawn]
+    assert kinds[:2] == ["button", "title"], "a way back, then the activity"
+    assert app.button(key="detail_back").label == "All activities"
+    table = activity_table(app)
+    at = next(i for i, e in enumerate(drawn) if e.proto is table.proto)
+    assert at > kinds.index("progress"), "the list follows the detail"
+    assert [e.label for e in app.expander] == ["All remediation activities (7)"]
+    in_expander = [d.value for d in app.expander[0].dataframe]
+    assert [list(d["activity_id"]) for d in in_expander] == [ACTIVE]
+
+
+def test_all_activities_clears_the_choice_and_the_list_leads_again(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant)
+    app.session_state["activity_table"] = {
+        "selection": {"rows": [ACTIVE.index("t-9")], "columns": []}
+    }
+    app.run()
+    assert app.query_params["activity"] == "t-9"
+
+    app.button(key="detail_back").click().run()
+
+    assert "activity" not in app.query_params
+    assert [t.value for t in app.title] == ["Remediation activities"]
+    assert not app.expander
+    assert app.session_state["activity_table"]["selection"]["rows"] == []
+    assert listed(app) == ACTIVE
 
 
 def test_an_activity_in_the_address_shows_progress_groups_and_devices(
@@ -167,26 +290,164 @@ def test_an_activity_in_the_address_shows_progress_groups_and_devices(
     app = open_page(monkeypatch, tenant, {"activity": "ovd"})
 
     assert not app.exception and not app.warning
+    assert [t.value for t in app.title] == ["Update Contoso Reader"]
     progress = app.get("progress")
     assert [p.proto.text for p in progress] == ["2 of 5 devices"]
-    assert any("since tracking began 2026-03-02" in m.value for m in app.markdown)
-    devices = app.dataframe[2].value
-    assert sorted(devices["computer_dns_name"]) == sorted(
-        views.load_activity_device_history(tenant, "ovd")["computer_dns_name"]
-    )
-    assert [b.label for b in app.get("download_button")] == [
-        "Export the filtered list to CSV",
-        "Export devices to CSV",
+    assert any("since tracking began 2 Mar 2026" in m.value for m in app.markdown)
+    history = views.load_activity_device_history(tenant, "ovd")
+    assert [t.label for t in app.tabs] == [
+        "Still exposed (3)",
+        "Fixed (1)",
+        "No longer reported (1)",
     ]
+    names = [list(t.dataframe[0].value["computer_dns_name"]) for t in app.tabs]
+    by_status = history.groupby("status")["computer_dns_name"].apply(list)
+    assert names == [
+        by_status["Exposed"],
+        by_status["Fixed"],
+        by_status["No longer reported"],
+    ]
+    assert [b.label for b in app.get("download_button")] == [
+        "Export devices to CSV",
+        "Export the filtered list to CSV",
+    ]
+
+
+def test_the_detail_names_the_recommendation_and_keeps_its_id_secondary(
+    monkeypatch, tenant
+):
+    app = open_page(monkeypatch, tenant, {"activity": "t-2"})
+
+    assert "Turn on Alpha protection" in texts(app)
+    assert "sca-_-scid-2011" not in " ".join(texts(app))
+    assert "Recommendation id `sca-_-scid-2011`" in [c.value for c in app.caption]
+
+
+@pytest.mark.parametrize("activity_id", ["ovd", "manual", "local", "attn"])
+def test_the_detail_writes_every_date_one_way(monkeypatch, tenant, activity_id):
+    app = open_page(monkeypatch, tenant, {"activity": activity_id})
+
+    words = " ".join(page_words(app))
+    assert not re.search(r"\d{4}-\d\d-\d\d", words), words
+    assert re.search(r"\b\d{1,2} [A-Z][a-z]{2} 20\d\d\b", words)
+
+
+def test_an_overdue_activity_says_how_many_days_late(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant, {"activity": "ovd"})
+    today = datetime.now(UTC).date()
+    late = (today - views.load_activity_detail(tenant, "ovd")["due_on"]).days
+
+    assert f"{late} days overdue" in app.caption[0].value
+    assert f"5 Mar 2026 ({late} days overdue)" in texts(app)
+
+
+@pytest.mark.parametrize(
+    ("activity_id", "expected"),
+    [
+        ("manual", [
+            ("Created by", "secops@contoso.test"), ("Created on", "10 Jan 2026"),
+            ("Due date", "15 Feb 2026"), ("Completed by", "lead@contoso.test"),
+            ("Completed on", "20 Feb 2026"), ("Ticket status", "No Intune task"),
+            ("Activity id", "manual"),
+        ]),
+        ("auto", [
+            ("Created by", "secops@contoso.test"), ("Created on", "1 Mar 2026"),
+            ("Due date", "1 Mar 2026"), ("Completed by", "System confirmation"),
+            ("Completed on", "8 Mar 2026"), ("Ticket status", "No Intune task"),
+            ("Activity id", "auto"),
+        ]),
+        ("unknown", [
+            ("Created by", "secops@contoso.test"), ("Created on", "1 Oct 2025"),
+            ("Due date", "1 Nov 2025"), ("Completed by", "N/A"),
+            ("Completed on", "1 Dec 2025"), ("Ticket status", "No Intune task"),
+            ("Activity id", "unknown"),
+        ]),
+        ("local", [
+            ("Created by", "secops@contoso.test"), ("Created on", "1 Mar 2026"),
+            ("Due date", "1 Mar 2026"), ("Completed by", "analyst@contoso.test"),
+            ("Completed on", "9 Mar 2026"), ("Ticket status", "No Intune task"),
+            ("Activity id", "local"),
+        ]),
+        ("ovd", [
+            ("Created by", "secops@contoso.test"), ("Created on", "1 Feb 2026"),
+            ("Due date", "5 Mar 2026 (5 days overdue)"),
+            ("Ticket status", "No Intune task"), ("Activity id", "ovd"),
+        ]),
+        ("attn", [
+            ("Created by", "secops@contoso.test"), ("Created on", "1 Mar 2026"),
+            ("Due date", "No due date"), ("Activity id", "attn"),
+        ]),
+    ],
+)  # fmt: skip
+def test_detail_facts_say_who_completed_it_and_the_ticket_status(
+    tenant, activity_id, expected
+):
+    detail = views.load_activity_detail(tenant, activity_id, today=TODAY)
+
+    assert detail_facts(detail, TODAY) == expected
+
+
+def test_the_detail_shows_completed_by_for_an_activity_completed_in_defender(
+    monkeypatch, tenant
+):
+    app = open_page(monkeypatch, tenant, {"activity": "manual"})
+
+    captions = [c.value for c in app.caption]
+    assert "Completed by" in captions and "Completed on" in captions
+    assert {"lead@contoso.test", "20 Feb 2026"} <= set(texts(app))
+
+
+def test_attention_required_detail_shows_no_ticket_status(monkeypatch, tenant):
+    attn = open_page(monkeypatch, tenant, {"activity": "attn"})
+    update = open_page(monkeypatch, tenant, {"activity": "t-9"})
+
+    assert "Ticket status" not in [c.value for c in attn.caption]
+    assert "No Intune task" not in texts(attn)
+    assert "No Intune task" in texts(update)
+
+
+def test_devices_split_into_still_exposed_fixed_and_no_longer_reported(tenant):
+    history = views.load_activity_device_history(tenant, "ovd")
+
+    tabs = [(label, list(rows["machine_id"])) for label, rows in split_devices(history)]
+    assert tabs == [
+        ("Still exposed (3)", ["f2", "h1", "h2"]),
+        ("Fixed (1)", ["f1"]),
+        ("No longer reported (1)", ["u1"]),
+    ]
+    untracked = views.load_activity_device_history(tenant, "t-9")
+    assert [label for label, _ in split_devices(untracked)] == [
+        "Still exposed (0)",
+        "Fixed (0)",
+    ]
+
+
+def test_dates_read_the_same_everywhere():
+    moment = datetime(2026, 9, 11, 6, 5, tzinfo=UTC)
+
+    assert [
+        labels.day(moment),
+        labels.day(moment.date()),
+        labels.day(pd.Timestamp("2026-09-01")),
+        labels.day(None),
+        labels.day(pd.NaT),
+        labels.moment(moment),
+        labels.days_overdue(moment.date(), moment.date()),
+        labels.days_overdue(pd.Timestamp("2026-09-10"), moment.date()),
+        labels.days_overdue(moment.date(), datetime(2026, 10, 1).date()),
+    ] == [
+        "11 Sep 2026", "11 Sep 2026", "1 Sep 2026", "", "", "11 Sep 2026 06:05 UTC",
+        "0 days overdue", "1 day overdue", "20 days overdue",
+    ]  # fmt: skip
 
 
 def test_attention_required_detail_has_no_progress_bar(monkeypatch, tenant):
     app = open_page(monkeypatch, tenant, {"activity": "attn"})
 
     assert not app.get("progress")
-    assert [c.value for c in app.caption][-1] == (
-        "Attention required: there is no device progress to track."
-    )
+    assert "Attention required: there is no device progress to track." in [
+        c.value for c in app.caption
+    ]
 
 
 def test_an_unknown_activity_in_the_address_is_one_warning(monkeypatch, tenant):
@@ -197,6 +458,7 @@ def test_an_unknown_activity_in_the_address_is_one_warning(monkeypatch, tenant):
         "No remediation activity has the id 'no-such-id': it may have been "
         "purged, or the link is mistyped."
     ]
+    assert [t.value for t in app.title] == ["Remediation activities"]
     assert listed(app) == ACTIVE
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from tests.conftest import settings_for
@@ -217,6 +218,8 @@ def test_top_activities_put_overdue_first_then_due_date_exposure_title_and_id(
     assert list(top.columns) == [
         "activity_id", "title", "priority", "due_on", "overdue", "fixed_devices",
         "target_devices", "exposed_devices", "progress", "device_groups",
+        "group_fixed_devices", "group_target_devices", "group_exposed_devices",
+        "group_progress",
     ]  # fmt: skip
 
 
@@ -540,3 +543,58 @@ def test_an_activity_never_tracked_has_no_group_progress_or_history(synced):
     assert views.load_activity_group_progress(synced, "t-9").empty
     assert views.load_activity_progress_over_time(synced, "t-9").empty
     assert views.load_activity_device_history(synced, "t-9").empty
+
+
+def group_figures(frame) -> list[tuple]:
+    """(activity id, fixed, targeted) in the chosen groups; None where unknown."""
+    return [
+        (
+            row.activity_id,
+            None if pd.isna(row.group_fixed_devices) else int(row.group_fixed_devices),
+            None
+            if pd.isna(row.group_target_devices)
+            else int(row.group_target_devices),
+        )
+        for row in frame.itertuples()
+    ]
+
+
+def test_top_activities_give_the_chosen_groups_figures_from_tracking(synced):
+    every = views.load_top_activities(synced, today=TODAY)
+    finance = views.load_top_activities(synced, groups=[FINANCE], today=TODAY)
+    both = views.load_top_activities(synced, groups=[FINANCE, HR], today=TODAY)
+    unassigned = views.load_top_activities(synced, groups=[UNASSIGNED], today=TODAY)
+
+    # Only "ovd" is tracked (the others list no device): its latest snapshot
+    # has Finance 2 exposed + 1 fixed, HR 1 exposed, Unassigned none left.
+    assert set(every["group_target_devices"].isna()) == {True}
+    assert group_figures(finance) == [
+        ("ovd", 1, 3), ("t-9", None, None), ("t-1", None, None),
+    ]  # fmt: skip
+    assert group_figures(both)[0] == ("ovd", 1, 4)
+    assert group_figures(unassigned) == [("ovd", 0, 0), ("t-2", None, None)]
+    assert finance["group_progress"].round(3).tolist()[0] == 0.333
+    assert unassigned["group_progress"].isna().all()
+    # Defender's whole-activity figures stay as they were.
+    assert finance["fixed_devices"].tolist() == [2, 1, 3]
+
+
+def test_the_filtered_list_gives_the_chosen_groups_figures_too(synced):
+    finance = views.filter_activities(
+        synced, status=None, groups=[FINANCE], today=TODAY
+    )
+    every = views.filter_activities(synced, status=None, today=TODAY)
+
+    assert group_figures(finance) == [
+        ("auto", None, None), ("t-1", None, None), ("t-9", None, None),
+        ("ovd", 1, 3), ("manual", None, None),
+    ]  # fmt: skip
+    assert every["group_progress"].isna().all()
+
+
+def test_requesters_are_listed_once_in_lower_case(synced):
+    # "Owner@Contoso.test" (t-0) and "owner@contoso.test" (late) are one person.
+    assert views.list_requesters(synced) == [
+        "owner@contoso.test",
+        "secops@contoso.test",
+    ]

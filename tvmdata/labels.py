@@ -5,7 +5,7 @@ Kept out of the pages so CSV exports and the command line can use the same words
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 REMEDIATION_TYPES = {
     "AttentionRequired": "Attention required",
@@ -14,6 +14,9 @@ REMEDIATION_TYPES = {
     "Upgrade": "Software upgrade",
     "Uninstall": "Software uninstall",
 }
+
+# The same day format in charts (d3's time format, as Plotly reads it).
+PLOT_DAY = "%-d %b %Y"
 
 
 def remediation_type(value: str | None) -> str | None:
@@ -52,5 +55,34 @@ def synced_ago(status: dict, now: datetime) -> str:
     return f"Synced {minutes // (24 * 60)} days ago ({_moment(status['succeeded_at'])})"
 
 
-def _moment(moment: datetime) -> str:
-    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
+def day(value: date | datetime | None) -> str:
+    """A calendar day as every page words it, e.g. "11 Sep 2026"; "" for none.
+
+    Times are taken in UTC, as the store keeps them.
+    """
+    if value is None or value != value:  # None, NaN or NaT
+        return ""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{value.day} {value:%b %Y}"
+
+
+def moment(value: datetime) -> str:
+    """A time of day where it matters, e.g. "3 Dec 2026 06:00 UTC"."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{day(value)} {value:%H:%M} UTC"
+
+
+def days_overdue(due_on: date, today: date) -> str:
+    """How late an activity is, e.g. "5 days overdue" ("1 day overdue")."""
+    late = (today - _as_date(due_on)).days
+    return f"{late} day{'s' if late != 1 else ''} overdue"
+
+
+def _as_date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _moment(value: datetime) -> str:
+    return moment(value)

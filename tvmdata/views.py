@@ -39,6 +39,14 @@ def list_device_groups(settings) -> pd.DataFrame:
         return store.fetch_frame(con, "device_group_list")
 
 
+def list_requesters(settings) -> list[str]:
+    """Everyone who requested a remediation activity, in lower case, sorted."""
+    with _reading(settings) as con:
+        return [
+            row["created_by"] for row in store.fetch_dicts(con, "activity_requesters")
+        ]
+
+
 def load_kpis(
     settings, groups: Sequence[int] | None = None, today: date | None = None
 ) -> dict:
@@ -188,7 +196,9 @@ def filter_activities(
         overdue, status, fixed_devices, target_devices, progress (0..1),
         has_progress (False for attention required), completed_by ("System
         confirmation", "N/A" or an email), completed_on, completed_here,
-        device_groups, related_component, requester_notes, missing_since.
+        device_groups, related_component, requester_notes, missing_since;
+        group_fixed_devices, group_target_devices and group_progress as in
+        `load_top_activities` (None without `groups`).
     """
     params = {
         "today": _today(today),

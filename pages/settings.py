@@ -1,0 +1,211 @@
+"""Settings: the operational settings users change (stored in the database),
+the deployment settings shown read-only, a connection test and the sync
+history.
+
+Deployment settings (tenant, credentials, hosts, database path, sign-in) are
+changed where they live, in environment variables or `.streamlit/secrets.toml`;
+no secret is ever shown.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import load_or_last, require_frame, settings_or_stop
+from tvmdata import opsettings
+from tvmdata.errors import TvmError
+
+require_frame()
+
+HISTORY_RUNS = 20
+# Widget key → field of `opsettings.OperationalSettings`.
+FIELDS = {
+    "ops_intune_enabled": "intune_enabled",
+    "ops_retention_days": "retention_days",
+    "ops_archive_before_purge": "archive_before_purge",
+    "ops_operator_email": "operator_email",
+}
+OUTCOMES = {
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "running": "Running",
+    "interrupted": "Interrupted",
+}
+_ERRORS = "ops_errors"
+_NOTICE = "ops_notice"
+
+
+# Operational settings
+
+
+def fill_fields(current: opsettings.OperationalSettings) -> None:
+    """Put the stored values in the form's fields the first time they show."""
+    for key, field in FIELDS.items():
+        if key not in st.session_state:
+            st.session_state[key] = _shown(field, getattr(current, field))
+
+
+def _shown(field: str, value):
+    return (value or "") if field == "operator_email" else value
+
+
+def render_operational(settings, current: opsettings.OperationalSettings) -> None:
+    st.subheader("Operational settings")
+    notice = st.session_state.pop(_NOTICE, None)
+    if notice:
+        st.success(notice)
+    errors = st.session_state.get(_ERRORS, {})
+    with st.form("operational_settings"):
+        st.toggle("Intune connection", key="ops_intune_enabled")
+        st.caption("Creates Intune security tasks from requests (off by default).")
+        _field_error(errors, "intune_enabled")
+        st.number_input(
+            "Retention (days)",
+            step=1,
+            key="ops_retention_days",
+            help="Completed activities are removed this many days after they "
+            f"complete (1 to {opsettings.MAX_RETENTION_DAYS:,}).",
+        )
+        _field_error(errors, "retention_days")
+        st.checkbox(
+            "Archive before purge",
+            key="ops_archive_before_purge",
+            help="Write purged activities and their devices to CSV files first.",
+        )
+        _field_error(errors, "archive_before_purge")
+        st.text_input(
+            "Operator email",
+            key="ops_operator_email",
+            help="Used as 'Completed by' and requester when nobody is signed in",
+        )
+        _field_error(errors, "operator_email")
+        for field, message in errors.items():
+            if field not in FIELDS.values():
+                st.error(message)
+        st.form_submit_button(
+            "Save settings", type="primary", on_click=_save, args=(settings, current)
+        )
+
+
+def _field_error(errors: dict, field: str) -> None:
+    if field in errors:
+        st.error(errors[field])
+
+
+def _save(settings, current: opsettings.OperationalSettings) -> None:
+    changes = {field: st.session_state[key] for key, field in FIELDS.items()}
+    changes["retention_days"] = int(changes["retention_days"])
+    try:
+        saved = opsettings.save_operational(
+            settings, changes, _changed_by(current), datetime.now(UTC)
+        )
+    except opsettings.SettingRefused as exc:
+        st.session_state[_ERRORS] = dict(exc.errors)
+        return
+    except TvmError as exc:
+        st.session_state[_ERRORS] = {"store": str(exc)}
+        return
+    st.session_state.pop(_ERRORS, None)
+    # Show the values as stored (an email trimmed, an empty one removed).
+    for key, field in FIELDS.items():
+        st.session_state[key] = _shown(field, getattr(saved, field))
+    st.session_state[_NOTICE] = (
+        "Settings saved." if saved != current else "Nothing changed: no setting saved."
+    )
+
+
+def _changed_by(current: opsettings.OperationalSettings) -> str:
+    if st.user.get("is_logged_in") and st.user.get("email"):
+        return st.user.get("email")
+    return current.operator_email or "not signed in"
+
+
+# Deployment settings and the connection test
+
+
+def render_deployment(settings) -> None:
+    st.subheader("Deployment settings")
+    st.caption(
+        "Read-only: these come from environment variables (TVM_*) or "
+        ".streamlit/secrets.toml and are changed there; the dashboard reads them "
+        "when a page loads. Secrets are never shown."
+    )
+    rows = opsettings.describe_deployment(settings)
+    st.dataframe(
+        pd.DataFrame(rows, columns=["Setting", "Value"]),
+        hide_index=True,
+        key="deployment_settings",
+    )
+    if st.button("Test connection", key="test_connection"):
+        with st.spinner("Testing the connections…"):
+            try:
+                checks = opsettings.check_connections(settings)
+            except TvmError as exc:
+                st.error(str(exc))
+                return
+        for check in checks:
+            say = st.success if check.ok else st.error
+            say(f"{check.service}: {check.message}")
+
+
+# Sync history
+
+
+def render_sync_history(history: pd.DataFrame) -> None:
+    st.subheader("Sync history")
+    st.caption(f"The last {HISTORY_RUNS} sync runs, newest first.")
+    shown = history.assign(
+        outcome=history["outcome"].map(lambda o: OUTCOMES.get(o, str(o).capitalize()))
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        placeholder="",
+        key="sync_history",
+        column_order=[
+            "run_id",
+            "started_at",
+            "finished_at",
+            "source",
+            "outcome",
+            "calls",
+            "rows",
+            "seconds",
+            "error",
+        ],
+        column_config={
+            "run_id": st.column_config.NumberColumn("Run", format="%d"),
+            "started_at": st.column_config.DatetimeColumn(
+                "Started (UTC)", format="D MMM YYYY HH:mm:ss"
+            ),
+            "finished_at": st.column_config.DatetimeColumn(
+                "Finished (UTC)", format="D MMM YYYY HH:mm:ss"
+            ),
+            "source": "Started from",
+            "outcome": "Outcome",
+            "calls": st.column_config.NumberColumn("API calls", format="%d"),
+            "rows": st.column_config.NumberColumn("Rows fetched", format="%d"),
+            "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
+            "error": st.column_config.TextColumn("Error", width="large"),
+        },
+    )
+
+
+# The page
+
+settings = settings_or_stop()
+current = load_or_last(
+    "operational_settings", lambda: opsettings.load_operational(settings)
+)
+history = load_or_last(
+    "sync_history", lambda: opsettings.load_sync_history(settings, HISTORY_RUNS)
+)
+
+st.title("Settings")
+fill_fields(current)
+render_operational(settings, current)
+render_deployment(settings)
+render_sync_history(history)
