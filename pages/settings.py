@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import load_or_last, require_frame, settings_or_stop
-from tvmdata import opsettings
+from tvmdata import demo, opsettings, recommendations
 from tvmdata.errors import TvmError
 
 require_frame()
@@ -36,6 +36,7 @@ OUTCOMES = {
 }
 _ERRORS = "ops_errors"
 _NOTICE = "ops_notice"
+_DEMO_NOTICE = "demo_notice"
 
 
 # Operational settings
@@ -147,8 +148,69 @@ def render_deployment(settings) -> None:
                 st.error(str(exc))
                 return
         for check in checks:
-            say = st.success if check.ok else st.error
+            say = st.info if not check.tested else st.success if check.ok else st.error
             say(f"{check.service}: {check.message}")
+
+
+# Demo mode: playing IT
+
+
+def render_demo_controls(settings) -> None:
+    """Let a demo user play IT: fix some of a recommendation's exposed devices
+    in the demo emulator, then watch the next sync count them fixed."""
+    st.subheader("Demo: play IT")
+    st.caption(
+        "Fixes devices in the demo emulator, as IT would. The next sync (Sync now "
+        "in the sidebar) sees them leave the recommendation's exposed devices, "
+        "and requests filed for it make progress."
+    )
+    notice = st.session_state.pop(_DEMO_NOTICE, None)
+    if notice:
+        (st.success if notice[0] else st.error)(notice[1])
+    choices = load_or_last(
+        "demo_recommendations",
+        lambda: recommendations.list_recommendations(settings),
+    )
+    exposed = choices[choices["exposed_devices"] > 0]
+    if exposed.empty:
+        st.info("No recommendation has exposed devices left to fix.")
+        return
+    names = dict(zip(exposed["recommendation_id"], exposed["name"], strict=True))
+    counts = dict(
+        zip(exposed["recommendation_id"], exposed["exposed_devices"], strict=True)
+    )
+    with st.form("demo_fix_devices"):
+        st.selectbox(
+            "Recommendation",
+            list(names),
+            format_func=lambda rec_id: f"{names[rec_id]} ({counts[rec_id]:,} exposed)",
+            key="demo_fix_recommendation",
+        )
+        st.slider(
+            "Share of its exposed devices to fix",
+            min_value=10,
+            max_value=100,
+            value=50,
+            step=10,
+            format="%d%%",
+            key="demo_fix_share",
+        )
+        st.form_submit_button("Fix devices", on_click=_fix_devices)
+
+
+def _fix_devices() -> None:
+    rec_id = st.session_state["demo_fix_recommendation"]
+    share = st.session_state["demo_fix_share"] / 100
+    try:
+        fixed = demo.fix_devices(rec_id, share)
+    except TvmError as exc:
+        st.session_state[_DEMO_NOTICE] = (False, str(exc))
+        return
+    st.session_state[_DEMO_NOTICE] = (
+        True,
+        f"IT fixed {len(fixed):,} devices: press Sync now in the sidebar to see "
+        "the progress.",
+    )
 
 
 # Sync history
@@ -208,4 +270,6 @@ st.title("Settings")
 fill_fields(current)
 render_operational(settings, current)
 render_deployment(settings)
+if settings.demo:
+    render_demo_controls(settings)
 render_sync_history(history)

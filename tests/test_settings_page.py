@@ -4,18 +4,23 @@ and the sync history."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
-from tests.test_pages import live_environment, run_on_page
-from tvmdata import opsettings
+from tests.test_pages import live_environment, run_on_page, synced_demo_database
+from tvmdata import demo, opsettings
 from tvmdata.config import settings_environment
 from tvmdata.errors import PermissionMissing
 from tvmdata.sync import sync_tenant
 
 PAGE = "pages/settings.py"
 SAVE = "FormSubmitter:operational_settings-Save settings"
+CHROME = "va-_-google-_-chrome"
 SIGNED_IN = {"is_logged_in": True, "email": "lead@contoso.test"}
 
 
@@ -182,8 +187,10 @@ def test_the_connection_test_reports_each_service_in_a_sentence(monkeypatch, set
 
     assert not app.exception and not app.error
     assert [s.value for s in app.success] == [
-        f"Defender API: Signed in and read the device list at {settings.api_base}.",
-        "Microsoft Graph (Intune): Not tested: the Intune connection is off.",
+        f"Defender API: Signed in and read the device list at {settings.api_base}."
+    ]
+    assert [i.value for i in app.info] == [
+        "Microsoft Graph (Intune): Not tested: the Intune connection is off."
     ]
 
 
@@ -226,3 +233,46 @@ def test_twenty_one_runs_show_the_last_twenty(monkeypatch, settings):
     app = open_page(monkeypatch, settings)
 
     assert app.dataframe[1].value["run_id"].tolist() == list(range(21, 1, -1))
+
+
+def test_demo_mode_lets_a_user_play_it_fixing_devices(
+    monkeypatch, settings, emulator, tmp_path
+):
+    synced_demo_database(settings, tmp_path)
+    demo.INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
+    demo.INFO_FILE.write_text(
+        json.dumps(
+            {
+                "base_url": emulator.base_url,
+                "ca_path": str(emulator.ca_path),
+                "tenant_id": emulator.tenant_id,
+                "client_id": emulator.client_id,
+                "client_secret": emulator.client_secret,
+                "pid": os.getpid(),
+            }
+        )
+    )
+    monkeypatch.setenv("TVM_DEMO", "true")
+    st.cache_data.clear()
+    app = run(AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30))
+    exposed = emulator.tenant()["recommendationMachines"][CHROME]
+
+    app.selectbox(key="demo_fix_recommendation").set_value(CHROME)
+    app.slider(key="demo_fix_share").set_value(100)
+    app.button(key="FormSubmitter:demo_fix_devices-Fix devices").click()
+    app = run(app)
+
+    assert not app.exception and not app.error
+    assert [s.value for s in app.success] == [
+        f"IT fixed {len(exposed)} devices: press Sync now in the sidebar to see "
+        "the progress."
+    ]
+    assert emulator.tenant()["recommendationMachines"][CHROME] == []
+
+
+def test_live_mode_offers_no_demo_controls(monkeypatch, settings):
+    sync_tenant(settings)
+    app = open_page(monkeypatch, settings)
+
+    assert not app.exception
+    assert "Demo: play IT" not in [h.value for h in app.subheader]

@@ -51,6 +51,7 @@ class ConnectionCheck:
     service: str
     ok: bool
     message: str
+    tested: bool = True
 
 
 def load_operational(settings) -> OperationalSettings:
@@ -164,6 +165,7 @@ def check_connections(settings) -> list[ConnectionCheck]:
                 "Microsoft Graph (Intune)",
                 True,
                 "Not tested: the Intune connection is off.",
+                tested=False,
             )
         )
     for check in checks:
