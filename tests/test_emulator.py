@@ -400,14 +400,15 @@ def test_unknown_id_answers_404(emu, path):
     assert "nope" in response.json()["error"]["message"]
 
 
-def test_graph_endpoints_answer_404_for_now(emu):
+def test_graph_endpoints_need_a_bearer_token(emu):
+    # The Graph endpoints themselves are tested in test_emulator_graph.py.
     response = requests.get(
         f"{emu.graph_base}/deviceAppManagement/deviceAppManagementTasks",
         verify=str(emu.ca_path),
         timeout=10,
     )
 
-    assert response.status_code == 404
+    assert response.status_code == 401
 
 
 def test_set_tenant_swaps_the_served_data(emu):

@@ -34,6 +34,7 @@ log = logging.getLogger("tvmdata")
 STATUSES = ("Active", "Completed")
 PRIORITIES = ("High", "Medium", "Low")
 SOURCES = ("cli", "cron", "dashboard")
+IT_ANSWERS = ("accept", "reject", "complete")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,17 +126,26 @@ def _add_demo(commands, verbose) -> None:
     )
     demo_cmd.add_argument(
         "action",
-        choices=["up", "build", "down", "fix"],
+        choices=["up", "build", "down", "fix", "it"],
         help="up: build the demo when missing, then start its emulator; "
         "build: (re)build data/demo.duckdb; down: stop the emulator; "
         "fix RECOMMENDATION: play IT, fixing --share of its exposed devices "
-        "(the next sync sees them fixed). "
+        "(the next sync sees them fixed); "
+        "it TASK_ID accept|reject|complete: play IT answering an Intune task. "
         "--seed, --devices and --activities apply when the demo is built",
     )
     demo_cmd.add_argument(
         "recommendation",
         nargs="?",
-        help="for fix: the recommendation id, e.g. va-_-google-_-chrome",
+        metavar="ID",
+        help="for fix: the recommendation id, e.g. va-_-google-_-chrome; "
+        "for it: the Intune task id",
+    )
+    demo_cmd.add_argument(
+        "answer", nargs="?", help="for it: accept, reject or complete"
+    )
+    demo_cmd.add_argument(
+        "--assigned-to", help="for it: who in IT takes the task (an email)"
     )
     demo_cmd.add_argument(
         "--share",
@@ -341,11 +351,28 @@ def _run_demo(args) -> int:
             "(or Sync now) to see the progress"
         )
         return 0
+    if args.action == "it":
+        return _run_demo_it(args)
     options = dict(seed=args.seed, devices=args.devices, activities=args.activities)
     if args.action == "build":
         demo.build_demo(progress=_print_progress, **options)
     elif args.action == "up":
         demo.demo_up(progress=_print_progress, **options)
+    return 0
+
+
+def _run_demo_it(args) -> int:
+    if not args.recommendation or args.answer not in IT_ANSWERS:
+        raise ConfigError(
+            "Name the Intune task and IT's answer: python -m tvmdata demo it "
+            "TASK_ID accept|reject|complete (the task id is on the activity's "
+            "detail)."
+        )
+    task = demo.set_task_status(args.recommendation, args.answer, args.assigned_to)
+    print(
+        f"Intune task {task['id']} is now {task['status']}: run a sync "
+        "(or Sync now) to see IT's answer"
+    )
     return 0
 
 

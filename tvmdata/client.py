@@ -176,11 +176,31 @@ class ApiClient:
             )
         seen.add(link)
 
-    def request(self, method: str, path_or_url: str, **kwargs) -> dict:
-        """Send one call with pacing and bounded retries; return the JSON body."""
+    def request(
+        self, method: str, path_or_url: str, *, retry: bool = True, **kwargs
+    ) -> dict:
+        """Send one call with pacing and bounded retries; return the JSON body.
+
+        Args:
+            method: the HTTP method.
+            path_or_url: a path under the base, or a full URL.
+            retry: False sends the call once (a 401 still renews the token and
+                tries again): for writes that must not repeat on their own, or
+                callers that queue and retry later. Errors then carry `status`
+                and, for 429, `retry_after` (seconds, or None).
+            **kwargs: passed to `requests`, e.g. `json=` for a body.
+
+        Returns:
+            The parsed JSON object; `{}` for an answer without a body (204).
+        """
         url = self._absolute(path_or_url)
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Retryable),
+            retry=tenacity.retry_if_exception(
+                lambda exc: (
+                    isinstance(exc, _Retryable)
+                    and (retry or exc.kind == "unauthorized")
+                )
+            ),
             wait=self._wait_before_retry,
             stop=tenacity.stop_after_attempt(self._settings.max_retries + 1),
             sleep=self._clock.sleep,
@@ -190,13 +210,14 @@ class ApiClient:
         try:
             return retrying(self._attempt, method, url, refreshed, **kwargs)
         except _Retryable as exc:
-            raise self._give_up(exc, method, url) from None
+            tries = retrying.statistics.get("attempt_number", 1)
+            raise self._give_up(exc, method, url, tries) from None
 
     def _attempt(self, method, url, refreshed, **kwargs) -> dict:
         self._pacer.wait_turn()
         started = self._clock.monotonic()
         response = self._send(method, url, **kwargs)
-        self.calls_by_endpoint[_endpoint_name(url)] += 1
+        self.calls_by_endpoint[self._endpoint(method, url)] += 1
         body = self._check(response, method, url, refreshed)
         elapsed_ms = (self._clock.monotonic() - started) * 1000
         rows = len(body["value"]) if isinstance(body.get("value"), list) else 1
@@ -209,6 +230,10 @@ class ApiClient:
             elapsed_ms,
         )
         return body
+
+    def _endpoint(self, method: str, url: str) -> str:
+        """The name a call is counted under in `calls_by_endpoint`."""
+        return _endpoint_name(url)
 
     def _send(self, method, url, **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {self._tokens.token()}"}
@@ -246,6 +271,8 @@ class ApiClient:
             raise _Retryable("server", status, _checked_wait(response, method, url))
         if status >= 400:
             raise _client_error(response, method, url)
+        if status == 204:
+            return {}
         return _parse_json(response, method, url)
 
     def _wait_before_retry(self, state: tenacity.RetryCallState) -> float:
@@ -254,9 +281,13 @@ class ApiClient:
             return exc.retry_after
         return min(60.0, 2.0**state.attempt_number)
 
-    def _give_up(self, exc: _Retryable, method: str, url: str) -> Exception:
+    def _give_up(self, exc: _Retryable, method, url, tries: int) -> Exception:
+        error = self._give_up_error(exc, method, url, tries)
+        error.status, error.retry_after = exc.status, exc.retry_after
+        return error
+
+    def _give_up_error(self, exc: _Retryable, method, url, tries) -> Exception:
         endpoint = f"{method} {_loggable(url)}"
-        tries = self._settings.max_retries + 1
         if exc.kind == "throttled":
             return QuotaExhausted(
                 f"{endpoint} was still throttled (429) after {tries} tries: the "
@@ -388,7 +419,9 @@ def _client_error(response, method: str, url: str) -> Exception:
         )
     if response.status_code == 404:
         return NotFound(f"{endpoint} was not found (404).")
-    return ApiError(f"{endpoint} answered HTTP {response.status_code}: {message}")
+    error = ApiError(f"{endpoint} answered HTTP {response.status_code}: {message}")
+    error.status = response.status_code
+    return error
 
 
 def _needed_permission(message: str, url: str) -> str:
@@ -415,12 +448,14 @@ def _error_message(response) -> str:
 def _checked_wait(response, method: str, url: str) -> float | None:
     wait = _retry_after(response)
     if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
-        raise QuotaExhausted(
+        error = QuotaExhausted(
             f"{method} {_loggable(url)} asked to wait {wait:.0f} s before "
             "trying again (more than the "
             f"{MAX_RETRY_AFTER_SECONDS // 60} minutes a run waits): the tenant's "
             "API quota is exhausted; sync again later."
         )
+        error.status, error.retry_after = response.status_code, wait
+        raise error
     return wait
 
 

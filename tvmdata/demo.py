@@ -198,6 +198,55 @@ def fix_devices(recommendation_id: str, share: float = 0.5, info=None) -> list[s
     return body["fixed"]
 
 
+def set_task_status(
+    task_id: str, status: str, assigned_to: str | None = None, info=None
+) -> dict:
+    """Play IT in demo mode: accept, reject or complete an Intune task in the
+    running demo emulator, so the next sync reads IT's answer back.
+
+    Args:
+        task_id: the Intune task's id (shown on the activity's detail).
+        status: accept, reject or complete.
+        assigned_to: who in IT takes the task, when given.
+        info: the emulator to call (default: the running demo emulator).
+
+    Returns:
+        The task as the emulator now holds it.
+
+    Raises:
+        ConfigError: the demo emulator is not running, or it refused the order
+            (unknown task, unknown status).
+    """
+    order = {"taskId": task_id, "status": status, "assignedTo": assigned_to}
+    body = _control("task-status", order, info)
+    log.info("demo: Intune task %s set to %s", task_id, body["task"]["status"])
+    return body["task"]
+
+
+def _control(action: str, order: dict, info=None) -> dict:
+    info = info or running_emulator()
+    if not info:
+        raise ConfigError(
+            "The demo emulator is not running: start it with "
+            "`python -m tvmdata demo up`."
+        )
+    try:
+        response = requests.post(
+            f"{info['base_url']}/_emulator/{action}",
+            json=order,
+            headers={CONTROL_HEADER: info["client_secret"]},
+            verify=info["ca_path"],
+            timeout=10,
+        )
+    except requests.RequestException as exc:
+        raise ConfigError(f"The demo emulator did not answer ({exc}).") from None
+    body = response.json() if response.content else {}
+    if response.status_code != 200:
+        message = body.get("error", {}).get("message", response.reason)
+        raise ConfigError(f"The demo emulator refused: {message}")
+    return body
+
+
 def demo_settings(base: Settings | None = None) -> Settings:
     """Settings for syncing the demo tenant from the running demo emulator.
 

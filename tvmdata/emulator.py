@@ -1,9 +1,11 @@
-"""A local stand-in for Microsoft Entra ID sign-in and the Defender API.
+"""A local stand-in for Microsoft Entra ID sign-in, the Defender API and the
+Microsoft Graph Intune security tasks.
 
 It serves HTTPS with a certificate it signs itself, answers the client-credentials
 token flow as Entra ID does, and serves one tenant's remediation activities,
-security recommendations and machines from a plain dict. The test suite talks to
-it over real HTTP, and demo mode runs it as a separate process.
+security recommendations, machines and Intune security tasks from a plain dict.
+The test suite talks to it over real HTTP, and demo mode runs it as a separate
+process.
 
 Plain attributes ("knobs") make it page, throttle, fail or answer broken JSON the
 way the real service sometimes does, and `script` queues canned answers for cases
@@ -80,12 +82,60 @@ _PERMISSIONS = {
     "remediationtasks": "RemediationTasks.Read.All",
     "recommendations": "SecurityRecommendation.Read.All",
     "machines": "Machine.Read.All",
+    "deviceappmanagement": "DeviceManagementApps.ReadWrite.All",
 }
 _API_PATH = re.compile(
     r"^/api/(?P<entity>remediationTasks|recommendations|machines)"
     r"(?:/(?P<id>[^/]+)(?P<refs>/machineReferences)?)?/?$",
     re.IGNORECASE,
 )
+# Microsoft Graph beta: Intune security tasks (partner integration).
+_GRAPH_TASKS_PATH = re.compile(
+    r"^/graph/beta/deviceAppManagement/deviceAppManagementTasks"
+    r"(?:/(?P<id>[^/]+)(?P<action>/updateStatus)?)?/?$",
+    re.IGNORECASE,
+)
+GRAPH_TASK_TYPES = {
+    "#microsoft.graph.appVulnerabilityTask": (
+        "appName",
+        "appPublisher",
+        "appVersion",
+        "mitigationType",
+        "insights",
+        "managedDeviceCount",
+        "mobileAppCount",
+        "remediation",
+    ),
+    "#microsoft.graph.securityConfigurationTask": (
+        "applicablePlatform",
+        "endpointSecurityPolicy",
+        "endpointSecurityPolicyProfile",
+        "insights",
+        "intendedSettings",
+        "managedDeviceCount",
+    ),
+}
+_GRAPH_TASK_FIELDS = (
+    "displayName",
+    "description",
+    "dueDateTime",
+    "category",
+    "priority",
+    "creator",
+    "creatorNotes",
+    "assignedTo",
+    "status",
+)
+GRAPH_TASK_STATUSES = ("unknown", "pending", "active", "completed", "rejected")
+GRAPH_TASK_PRIORITIES = ("none", "high", "low")
+_GRAPH_CHOICES = {
+    "priority": GRAPH_TASK_PRIORITIES,
+    "status": GRAPH_TASK_STATUSES,
+    "category": ("unknown", "advancedThreatProtection"),
+    "mitigationType": ("unknown", "update", "uninstall", "securityConfiguration"),
+}
+# What IT does to a task in Intune, as the demo controls name it.
+IT_ACTIONS = {"accept": "active", "reject": "rejected", "complete": "completed"}
 _OIDC_PATH = re.compile(
     r"^/(?P<tenant>[^/]+)(?:/v2\.0)?/\.well-known/openid-configuration$"
 )
@@ -635,7 +685,7 @@ def _checked_tenant(tenant: Any, source: str = "the tenant") -> dict:
         raise ValueError(
             f"{source} must be a JSON object, not {type(tenant).__name__}."
         )
-    for key in ("remediationTasks", "recommendations", "machines"):
+    for key in ("remediationTasks", "recommendations", "machines", "intuneTasks"):
         if not isinstance(tenant.get(key, []), list):
             raise ValueError(f"{source}: '{key}' must be a list of objects.")
     for key in ("clients", "taskMachines", "recommendationMachines"):
@@ -654,8 +704,11 @@ class Emulator:
 
     Knobs (plain attributes, set them at any time): `page_size`, `nextlink`,
     `throttle_every`, `retry_after`, `fail_401_at`, `fail_paths`,
-    `invalid_json_paths`, `delay` and `token_lifetime`. Every request is counted in
-    `calls` by endpoint name and recorded raw in `requests`.
+    `invalid_json_paths`, `delay` and `token_lifetime`; `fail_paths` and `script`
+    apply to the Graph endpoints too. Every request is counted in `calls` by
+    endpoint name (Graph ones as "graph POST tasks", "graph GET task", ...) and
+    recorded raw in `requests`; the JSON bodies of Graph writes are kept in
+    `graph_writes`. Intune tasks live in the tenant under "intuneTasks".
 
     Args:
         tenant: the data to serve (see `sample_tenant` for its shape); when None,
@@ -719,6 +772,7 @@ class Emulator:
     def _init_records(self) -> None:
         self.calls: Counter = Counter()
         self.requests: list[tuple[str, str]] = []
+        self.graph_writes: list[tuple[str, str, Any]] = []
         self._api_calls = 0
         self._grants: dict[str, _Grant] = {}
         self._skiptokens: dict[str, int] = {}
@@ -803,7 +857,7 @@ class Emulator:
 
     @property
     def graph_base(self) -> str:
-        """Where Microsoft Graph beta endpoints will live."""
+        """Where Microsoft Graph beta endpoints live: `{graph_base}/deviceApp...`."""
         return f"{self.base_url}/graph/beta"
 
     @property
@@ -912,11 +966,46 @@ class Emulator:
         logger.info("Emulator fixed %d devices of %s", len(fixed), recommendation_id)
         return sorted(fixed)
 
+    def act_on_task(
+        self, task_id: str, status: str, assigned_to: str | None = None
+    ) -> dict:
+        """Play IT answering an Intune security task in Intune.
+
+        Args:
+            task_id: the task's Graph id.
+            status: accept, reject or complete (or the Graph status itself:
+                active, rejected, completed, pending).
+            assigned_to: who in IT took the task, when given.
+
+        Returns:
+            A copy of the task as now stored.
+
+        Raises:
+            KeyError: no task has this id.
+            ValueError: `status` is none of the above.
+        """
+        wanted = IT_ACTIONS.get(status, status)
+        if wanted not in GRAPH_TASK_STATUSES[1:]:
+            named = ", ".join([*IT_ACTIONS, *GRAPH_TASK_STATUSES[1:]])
+            raise ValueError(f"status must be one of {named}, not {status!r}.")
+        with self._lock:
+            task = self._find_task(task_id)
+            if task is None:
+                raise KeyError(task_id)
+            task["status"] = wanted
+            if assigned_to is not None:
+                task["assignedTo"] = assigned_to
+            self._save_tasks()
+            found = copy.deepcopy(task)
+        logger.info("Emulator set Intune task %s to %s", task_id, wanted)
+        return found
+
     def reset_counts(self) -> None:
         """Clear `calls`, `requests` and the API call sequence the knobs count on."""
         with self._lock:
             self.calls.clear()
             self.requests.clear()
+            self.graph_writes.clear()
             self._api_calls = 0
 
     # -- request handling ---------------------------------------------------------
@@ -951,6 +1040,11 @@ class Emulator:
             if match := pattern.match(path):
                 self._record(request, name)
                 return handler, {"tenant": unquote(match.group("tenant"))}
+        if match := _GRAPH_TASKS_PATH.match(path):
+            item_id, action = match.group("id", "action")
+            noun = "updateStatus" if action else ("task" if item_id else "tasks")
+            self._record(request, f"graph {request.method} {noun}")
+            return self._serve_graph, {"item_id": item_id, "action": bool(action)}
         if match := _CONTROL_PATH.match(path):
             self._record(request, "control")
             return self._serve_control, {"action": match.group("action")}
@@ -965,18 +1059,36 @@ class Emulator:
                 f"Demo controls need the {CONTROL_HEADER} header set to the "
                 "client secret.",
             )
-        if request.method != "POST" or action != "fix-devices":
+        controls = {
+            "fix-devices": self._control_fix_devices,
+            "task-status": self._control_task_status,
+        }
+        if request.method != "POST" or action not in controls:
             raise _defender_error(404, f"No demo control {request.method} {action}.")
         try:
             order = json.loads(request.body or b"{}")
+            return controls[action](order)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise _defender_error(400, str(error)) from None
+
+    def _control_fix_devices(self, order: dict) -> _Reply:
+        try:
             fixed = self.fix_devices(
                 str(order["recommendationId"]), float(order.get("share", 0.5))
             )
         except KeyError as missing:
             raise _defender_error(404, f"No recommendation {missing}.") from None
-        except (ValueError, TypeError) as error:
-            raise _defender_error(400, str(error)) from None
         return _Reply(200, {"fixed": fixed})
+
+    def _control_task_status(self, order: dict) -> _Reply:
+        task_id = str(order.get("taskId") or "")
+        try:
+            task = self.act_on_task(
+                task_id, str(order.get("status") or ""), order.get("assignedTo")
+            )
+        except KeyError:
+            raise _defender_error(404, f"No Intune task '{task_id}'.") from None
+        return _Reply(200, {"task": task})
 
     def _record(self, request: _Request, name: str) -> None:
         with self._lock:
@@ -1162,19 +1274,25 @@ class Emulator:
                 f"API: request a token for {' or '.join(audiences)}.",
             )
 
-    def _apply_faults(self, request: _Request, number: int, entity: str) -> None:
+    def _apply_faults(
+        self, request: _Request, number: int, entity: str, error=None
+    ) -> None:
+        error = error or _defender_error
         if self.fail_401_at == number:
             with self._lock:
                 self._grants.pop(request.headers["Authorization"].split()[1], None)
-            raise _defender_error(401, "The access token was revoked.")
+            raise error(401, "The access token was revoked.")
         if self.throttle_every and number % self.throttle_every == 0:
             headers = {}
             if self.retry_after is not None:
                 headers["Retry-After"] = str(self.retry_after)
-            raise _defender_error(429, _QUOTA_MESSAGE, headers)
+            raise error(429, _QUOTA_MESSAGE, headers)
         for pattern, status in dict(self.fail_paths).items():
             if re.search(pattern, request.path):
-                raise _defender_error(status, _fault_message(status, entity))
+                headers = {}
+                if status == 429 and self.retry_after is not None:
+                    headers["Retry-After"] = str(self.retry_after)
+                raise error(status, _fault_message(status, entity), headers)
 
     def _next_scripted(self, request: _Request) -> _Reply | None:
         with self._lock:
@@ -1247,6 +1365,190 @@ class Emulator:
         ]
         query = urlencode([*pairs, ("$skiptoken", token)], quote_via=quote, safe="$'")
         return f"{self.base_url}{request.path}?{query}"
+
+    # -- Microsoft Graph: Intune security tasks -----------------------------------
+
+    def _serve_graph(self, request: _Request, item_id, action: bool) -> _Reply:
+        with self._lock:
+            self._api_calls += 1
+            number = self._api_calls
+        if self.delay:
+            time.sleep(self.delay)
+        try:
+            self._check_bearer(request, (self.graph_audience,))
+        except _Refusal as refusal:
+            raise _as_graph_refusal(refusal) from None
+        self._apply_faults(request, number, "deviceappmanagement", _graph_error)
+        if scripted := self._next_scripted(request):
+            return scripted
+        task_id = unquote(item_id or "")
+        if action:
+            return self._graph_update_status(request, task_id)
+        if not task_id:
+            return self._graph_collection(request)
+        return self._graph_item(request, task_id)
+
+    def _graph_collection(self, request: _Request) -> _Reply:
+        if request.method == "POST":
+            return self._graph_create(request)
+        if request.method != "GET":
+            raise _graph_error(405, f"{request.method} is not allowed here.")
+        top = _read_graph_top(request.query)
+        with self._lock:
+            tasks = copy.deepcopy(self._tenant.get("intuneTasks") or [])
+        context = f"{self.graph_base}/$metadata#deviceAppManagement/"
+        body = {"@odata.context": context + "deviceAppManagementTasks"}
+        body["value"] = tasks[:top] if top is not None else tasks
+        return _Reply(200, body)
+
+    def _graph_item(self, request: _Request, task_id: str) -> _Reply:
+        if request.method not in ("GET", "PATCH"):
+            raise _graph_error(405, f"{request.method} is not allowed here.")
+        with self._lock:
+            task = self._find_task(task_id)
+            if task is None:
+                raise _graph_error(404, f"No deviceAppManagementTask '{task_id}'.")
+            if request.method == "GET":
+                context = f"{self.graph_base}/$metadata#deviceAppManagement/"
+                context += "deviceAppManagementTasks/$entity"
+                return _Reply(200, {"@odata.context": context, **task})
+            changes = _graph_json(request)
+            self.graph_writes.append(("PATCH", request.path, changes))
+            _check_task_fields(changes, task["@odata.type"], creating=False)
+            task.update(changes)
+            self._save_tasks()
+        return _Reply(204)
+
+    def _graph_create(self, request: _Request) -> _Reply:
+        body = _graph_json(request)
+        with self._lock:
+            self.graph_writes.append(("POST", request.path, body))
+        kind = body.get("@odata.type")
+        if kind not in GRAPH_TASK_TYPES:
+            named = " or ".join(GRAPH_TASK_TYPES)
+            raise _graph_error(400, f"@odata.type must be {named}, not {kind!r}.")
+        _check_task_fields(body, kind, creating=True)
+        task = {
+            "@odata.type": kind,
+            "id": str(uuid.uuid4()),
+            "createdDateTime": self.clock.now().isoformat().replace("+00:00", "Z"),
+            **{k: v for k, v in body.items() if k != "@odata.type"},
+            "status": "pending",
+        }
+        with self._lock:
+            self._tenant.setdefault("intuneTasks", []).append(task)
+            self._save_tasks()
+        context = f"{self.graph_base}/$metadata#deviceAppManagement/"
+        context += "deviceAppManagementTasks/$entity"
+        logger.info("Emulator created Intune task %s", task["id"])
+        return _Reply(201, {"@odata.context": context, **task})
+
+    def _graph_update_status(self, request: _Request, task_id: str) -> _Reply:
+        if request.method != "POST":
+            raise _graph_error(405, f"{request.method} is not allowed here.")
+        body = _graph_json(request)
+        with self._lock:
+            self.graph_writes.append(("POST", request.path, body))
+            task = self._find_task(task_id)
+            if task is None:
+                raise _graph_error(404, f"No deviceAppManagementTask '{task_id}'.")
+            unknown = sorted(set(body) - {"status", "note"})
+            if unknown:
+                raise _graph_error(400, f"Unknown parameter {unknown[0]!r}.")
+            _check_choice("status", body.get("status"))
+            if not isinstance(body.get("note", ""), str | None):
+                raise _graph_error(400, "The parameter 'note' must be a string.")
+            task["status"] = body["status"]
+            self._save_tasks()
+        return _Reply(204)
+
+    def _find_task(self, task_id: str) -> dict | None:
+        tasks = self._tenant.get("intuneTasks") or []
+        return next((t for t in tasks if str(t.get("id")) == task_id), None)
+
+    def _save_tasks(self) -> None:
+        # Called with the lock held; tasks persist in the state file like the rest.
+        if self.state_path:
+            _write_json_atomically(self.state_path, self._tenant)
+
+
+def _graph_error(status, message, headers=None) -> _Refusal:
+    body = {
+        "error": {
+            "code": _ERROR_CODES.get(status, "Error"),
+            "message": message,
+            "innerError": {
+                "request-id": str(uuid.uuid4()),
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+        }
+    }
+    return _Refusal(_Reply(status, body, headers=dict(headers or {})))
+
+
+def _as_graph_refusal(refusal: _Refusal) -> _Refusal:
+    error = (refusal.reply.body or {}).get("error") or {}
+    return _graph_error(
+        refusal.reply.status, error.get("message", ""), refusal.reply.headers
+    )
+
+
+def _graph_json(request: _Request) -> dict:
+    try:
+        body = json.loads(request.body or b"")
+    except ValueError:
+        raise _graph_error(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _graph_error(400, "The request body must be a JSON object.")
+    return body
+
+
+def _read_graph_top(query: dict[str, str]) -> int | None:
+    raw = query.get("$top")
+    if raw is None:
+        return None
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise _graph_error(400, f"Invalid $top value '{raw}': use a positive integer.")
+    return int(raw)
+
+
+def _check_task_fields(body: dict, kind: str, creating: bool) -> None:
+    known = {*_GRAPH_TASK_FIELDS, *GRAPH_TASK_TYPES[kind], "@odata.type"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise _graph_error(
+            400, f"Property '{unknown[0]}' does not exist on type '{kind[1:]}'."
+        )
+    if body.get("@odata.type", kind) != kind:
+        raise _graph_error(400, "The @odata.type of a task cannot change.")
+    required = ("displayName", "dueDateTime", "priority", "status")
+    for name in required if creating else ():
+        if body.get(name) in (None, ""):
+            raise _graph_error(400, f"The property '{name}' is required.")
+    if "displayName" in body and not isinstance(body["displayName"], str):
+        raise _graph_error(400, "The property 'displayName' must be a string.")
+    if "dueDateTime" in body and not (
+        isinstance(body["dueDateTime"], str) and _parse_time(body["dueDateTime"])
+    ):
+        raise _graph_error(
+            400, f"Cannot convert {body['dueDateTime']!r} to Edm.DateTimeOffset."
+        )
+    count = body.get("managedDeviceCount", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise _graph_error(400, "managedDeviceCount must be a whole number from 0.")
+    for name in _GRAPH_CHOICES:
+        if name in body:
+            _check_choice(name, body[name])
+
+
+def _check_choice(name: str, value) -> None:
+    choices = _GRAPH_CHOICES[name]
+    if value not in choices:
+        raise _graph_error(
+            400,
+            f"The value {value!r} is not valid for '{name}': use one of "
+            f"{', '.join(choices)}.",
+        )
 
 
 def _canonical_entity(entity: str) -> str:

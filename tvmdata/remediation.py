@@ -20,8 +20,8 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
-from tvmdata import audit, completion, labels, store
-from tvmdata.errors import FieldsRefused
+from tvmdata import audit, completion, intune, labels, store
+from tvmdata.errors import FieldsRefused, TvmError
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,12 @@ def validate_request(
 
 
 def file_request(
-    settings, form: RequestForm, requester: str | None, when: datetime
+    settings,
+    form: RequestForm,
+    requester: str | None,
+    when: datetime,
+    *,
+    intune_task: bool = False,
 ) -> FiledRequest:
     """Save a remediation request as an active activity tracked by our sync.
 
@@ -134,12 +139,17 @@ def file_request(
         requester: the signed-in user's email; None falls back to the operator
             email from Settings.
         when: the moment of filing (timezone-aware); its UTC date is "today".
+        intune_task: also create an Intune security task (the form's checkbox):
+            queued in the same transaction, then sent at once; a Graph failure
+            leaves it queued (see `intune.load_task`), never refuses the request.
 
     Returns:
         The filed activity; the earlier one when this form was filed before.
 
     Raises:
-        RequestRefused: the form breaks a rule, or nobody is known to file it.
+        RequestRefused: the form breaks a rule, nobody is known to file it, or
+            an Intune task is asked for while the connection is off or for
+            attention required (field "intune").
     """
     email = _requester(settings, requester)
     with store.connect(settings.db, settings.lock_wait_seconds) as con:
@@ -154,12 +164,16 @@ def file_request(
             recommendation["exposed_group_ids"] or [],
             remediation_options(recommendation),
         )
+        if intune_task:
+            errors.update(intune.request_errors(con, form.remediation_type))
         if errors:
             raise RequestRefused(errors)
         activity_id = f"req-{uuid.uuid4().hex[:16]}"
         try:
             with store.transaction(con):
                 _insert_request(con, form, recommendation, activity_id, email, when)
+                if intune_task:
+                    intune.queue_task(con, activity_id, when)
         except duckdb.ConstraintException:
             # Another submit of the same form won the race: answer with its row.
             earlier = _filed_with_token(con, form.form_token)
@@ -174,6 +188,8 @@ def file_request(
         form.recommendation_id,
         filed.target_devices,
     )
+    if intune_task:
+        _deliver_now(settings, activity_id)
     return replace(filed, created=True)
 
 
@@ -237,6 +253,7 @@ def edit_request(
     with store.connect(settings.db, settings.lock_wait_seconds) as con:
         with store.transaction(con):
             store.run_script(con, "edit_request", params)
+            queued = intune.queue_edit(con, activity_id, when)
             audit.record(
                 con,
                 actor=email,
@@ -247,6 +264,8 @@ def edit_request(
                 after=after,
             )
     log.info("request %s edited by %s", activity_id, email)
+    if queued:
+        _deliver_now(settings, activity_id)
     return {**request, **after}
 
 
@@ -262,6 +281,7 @@ def cancel_request(settings, activity_id: str, editor: str | None, when: datetim
     with store.connect(settings.db, settings.lock_wait_seconds) as con:
         with store.transaction(con):
             store.run_script(con, "cancel_request", params)
+            queued = intune.queue_cancel(con, activity_id, email, when)
             audit.record(
                 con,
                 actor=email,
@@ -272,6 +292,17 @@ def cancel_request(settings, activity_id: str, editor: str | None, when: datetim
                 after={"status": "Cancelled"},
             )
     log.info("request %s cancelled by %s", activity_id, email)
+    if queued:
+        _deliver_now(settings, activity_id)
+
+
+def _deliver_now(settings, activity_id: str) -> None:
+    # The request is saved; Graph trouble only leaves the call queued (its
+    # reason is on the task), so it never turns the user's change into an error.
+    try:
+        intune.deliver_outbox(settings, activity_id=activity_id)
+    except TvmError as exc:
+        log.warning("intune delivery for %s postponed: %s", activity_id, exc)
 
 
 def _every_type() -> list[str]:

@@ -25,7 +25,7 @@ from tvmdata.errors import DatabaseLocked, StoreError, TenantMismatch
 log = logging.getLogger(__name__)
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
-MIGRATIONS = [(1, "schema_v1"), (2, "schema_v2")]
+MIGRATIONS = [(1, "schema_v1"), (2, "schema_v2"), (3, "schema_v3")]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock")
 _PARAM = re.compile(r"\$([a-z_]+)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tvmdata import records, store
+from tvmdata import intune, records, store
 from tvmdata.client import connect_defender
 from tvmdata.clock import SYSTEM_CLOCK
 from tvmdata.errors import SyncAlreadyRunning, SyncFailed, TvmError
@@ -75,6 +75,10 @@ class SyncResult:
     skipped: int = 0
     resumed: bool = False
     error: str | None = None
+    # The Intune step (Graph), recorded apart: None when the connection is off.
+    graph_outcome: str | None = None
+    graph_error: str | None = None
+    graph_calls: dict = field(default_factory=dict)
 
 
 def sync_tenant(
@@ -180,6 +184,7 @@ def _run(settings, clock, source, full, client, progress) -> SyncResult:
         raise SyncFailed(result.error) from exc
     staging.discard()
     result.outcome = "succeeded"
+    _sync_intune(settings, clock, result)
     result.seconds = time.monotonic() - started
     log.info(
         "sync run %d succeeded in %.1f s (merge %.2f s): %d calls, rows %s",
@@ -190,6 +195,33 @@ def _run(settings, clock, source, full, client, progress) -> SyncResult:
         result.rows,
     )
     return result
+
+
+def _sync_intune(settings, clock, result: SyncResult) -> None:
+    """Deliver queued Intune calls and read tasks back, after the merge: a
+    Graph failure is recorded on the run and never fails it."""
+    step = intune.sync_tasks(settings, clock=clock)
+    if step.outcome is None:
+        return
+    result.graph_outcome, result.graph_error = step.outcome, step.error
+    result.graph_calls = step.calls
+    params = {
+        "run_id": result.run_id,
+        "outcome": step.outcome,
+        "error": step.error,
+        "calls": json.dumps(step.calls),
+    }
+    try:
+        with store.connect(settings.db, settings.lock_wait_seconds) as con:
+            store.run_script(con, "intune_finish_sync_run", params)
+    except TvmError as exc:
+        log.error("could not record the Intune step of run %d: %s", result.run_id, exc)
+    log.info(
+        "sync run %d Intune step %s: %d Graph calls",
+        result.run_id,
+        step.outcome,
+        sum(step.calls.values()),
+    )
 
 
 def _read_previous_state(settings, now) -> dict:
