@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.test_cli import cli, cli_env, one_line
 from tests.test_requests import ALICE, T0, TODAY, form, synced  # noqa: F401
 from tvmdata import backup, completion, opsettings, remediation, store, views
 from tvmdata.backup import BackupError
@@ -114,3 +115,25 @@ def test_a_damaged_backup_fails_the_restore_cleanly(settings, written, tmp_path)
 
     assert not fresh.exists()
     assert not fresh.with_name("restored.duckdb.restoring").exists()
+
+
+def test_the_command_line_backs_up_and_restores(settings, written, tmp_path):
+    env = cli_env(settings)
+
+    saved = cli("backup", "--out", str(tmp_path / "b"), env=env, cwd=tmp_path)
+    [folder] = (tmp_path / "b").iterdir()
+    again = cli(
+        "restore", "--from", str(folder), "--db", str(tmp_path / "r.duckdb"),
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    refused = cli(
+        "restore", "--from", str(folder), "--db", str(settings.db),
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert saved.returncode == 0, saved.stderr
+    assert "2 requests" in saved.stdout and "1 completions" in saved.stdout
+    assert again.returncode == 0, again.stderr
+    assert "point TVM_DB at it" in again.stdout
+    assert user_rows(tmp_path / "r.duckdb") == user_rows(settings.db)
+    assert "already exists" in one_line(refused)

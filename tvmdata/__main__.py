@@ -7,6 +7,8 @@
     purge [--demo] [--dry-run]    remove completed activities past retention
     export activities --out FILE  write the activity list as CSV
     export devices --activity ID --out FILE
+    backup --out DIR              copy the whole database into a new folder
+    restore --from DIR --db FILE  import a backup into a new database file
 
 Every failure exits non-zero with one line on stderr saying what went wrong and
 what to do; `-v` adds the log and, for unexpected faults, the traceback. Progress
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tvmdata import demo, exports, retention, store
+from tvmdata import backup, demo, exports, retention, store
 from tvmdata.clock import SYSTEM_CLOCK
 from tvmdata.config import load_settings
 from tvmdata.errors import ConfigError, TvmError
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("emulator", help="serve a tenant locally (see its --help)")
     _add_demo(commands, verbose)
     _add_purge(commands, verbose)
+    _add_backup(commands, verbose)
     _add_export(commands, verbose)
     return parser
 
@@ -202,6 +205,46 @@ def _add_purge(commands, verbose) -> None:
         help="list what would be purged; delete nothing",
     )
     purge.set_defaults(run=_run_purge)
+
+
+def _add_backup(commands, verbose) -> None:
+    save = commands.add_parser(
+        "backup",
+        parents=[verbose],
+        help="copy the whole database (with the requests, completions, settings "
+        "and audit log that exist nowhere else) into a new folder",
+    )
+    _add_demo_flag(save, "back up data/demo.duckdb")
+    save.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder to create the backup in (as DIR/tvm-YYYYMMDD-HHMMSS)",
+    )
+    save.set_defaults(run=_run_backup)
+
+    load = commands.add_parser(
+        "restore",
+        parents=[verbose],
+        help="import a backup into a new database file (never over one)",
+    )
+    load.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the folder `backup` wrote",
+    )
+    load.add_argument(
+        "--db",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the new database file; point TVM_DB at it afterwards",
+    )
+    load.set_defaults(run=_run_restore)
 
 
 def _add_export(commands, verbose) -> None:
@@ -374,6 +417,29 @@ def _run_demo_it(args) -> int:
         "(or Sync now) to see IT's answer"
     )
     return 0
+
+
+def _run_backup(args) -> int:
+    settings = _settings(args, local=True)
+    folder = backup.backup(settings, args.out)
+    rows = backup.read_manifest(folder)["rows"]
+    print(f"backup of {settings.db} written to {folder} ({_described(rows)})")
+    return 0
+
+
+def _run_restore(args) -> int:
+    manifest = backup.restore(args.source, args.db)
+    print(
+        f"restored tenant {manifest['tenant_id']} into {args.db} "
+        f"({_described(manifest['rows'])}): point TVM_DB at it to use it"
+    )
+    return 0
+
+
+def _described(rows: dict) -> str:
+    return ", ".join(
+        f"{count} {table.replace('_', ' ')}" for table, count in rows.items()
+    )
 
 
 def _run_purge(args) -> int:
