@@ -13,7 +13,7 @@ from pages.common import (
     selected_groups,
     settings_or_stop,
 )
-from tvmdata import labels, views
+from tvmdata import intune, labels, views
 
 require_frame()
 
@@ -219,6 +219,28 @@ def render_charts(over_time, counts, overdue) -> None:
             st.plotly_chart(figure, width="stretch")
 
 
+def render_rejected(tasks: list[dict]) -> None:
+    """Intune security tasks IT rejected: the requests need another answer."""
+    rejected = [task for task in tasks if task["rejected"]]
+    if not rejected:
+        return
+    with st.container(border=True, key="rejected_tasks"):
+        st.subheader("Rejected by IT")
+        st.caption(
+            "IT rejected these Intune security tasks in Intune. Open the activity "
+            "to edit the request, or cancel it."
+        )
+        for task in rejected:
+            who = f" by {task['assigned_to']}" if task["assigned_to"] else ""
+            link, when = st.columns([3, 1], vertical_alignment="center")
+            link.page_link(
+                REMEDIATION_PAGE,
+                label=task["title"],
+                query_params={"activity": task["activity_id"]},
+            )
+            when.markdown(f"Rejected{who}")
+
+
 def _group_names(groups) -> str:
     if groups is None:
         return ""
@@ -238,7 +260,10 @@ data = load_or_last(
     ),
 )
 
+tasks = load_or_last("intune tasks", lambda: intune.list_tasks(settings))
+
 st.title("Remediation overview")
 render_kpis(data["kpis"])
+render_rejected(tasks)
 render_top(data["top"], in_groups=groups is not None)
 render_charts(data["over_time"], data["counts"], data["overdue"])

@@ -28,7 +28,7 @@ from pages.common import (
     selected_groups,
     settings_or_stop,
 )
-from tvmdata import labels, recommendations, remediation, store
+from tvmdata import intune, labels, opsettings, recommendations, remediation, store
 from tvmdata.errors import TvmError
 
 require_frame()
@@ -383,7 +383,7 @@ def render_request_form(settings, rec: dict, groups: pd.DataFrame, version) -> N
     st.subheader("Remediation options")
     filed = st.session_state.get(_FILED, {}).get(rec_id)
     if filed is not None:
-        _render_filed(rec_id, filed)
+        _render_filed(settings, rec_id, filed)
         return
     if groups.empty:
         st.info(
@@ -409,7 +409,17 @@ def render_request_form(settings, rec: dict, groups: pd.DataFrame, version) -> N
     chosen = _render_group_picker(rec_id, groups, keys["groups"])
     _field_error(errors, "group_ids")
     _render_covering(settings, rec_id, chosen, version)
-    _render_form(settings, rec, kind, keys, errors)
+    # Read on every run, not cached: the setting changes without a sync.
+    intune_on = load_or_last(
+        "intune_enabled", lambda: opsettings.load_operational(settings).intune_enabled
+    )
+    offer_task = intune_on and intune.can_have_task(kind)
+    if offer_task:
+        counts = dict(zip(groups["group_id"], groups["exposed_devices"], strict=True))
+        limit = intune.device_limit_note(sum(int(counts[g]) for g in chosen))
+        if limit:
+            st.warning(limit)
+    _render_form(settings, rec, kind, keys, errors, offer_task)
 
 
 def _render_group_picker(rec_id: str, groups: pd.DataFrame, key: str) -> list[int]:
@@ -459,7 +469,9 @@ def _render_covering(settings, rec_id: str, group_ids: list[int], version) -> No
         )
 
 
-def _render_form(settings, rec: dict, kind: str, keys: dict, errors: dict) -> None:
+def _render_form(
+    settings, rec: dict, kind: str, keys: dict, errors: dict, offer_task: bool
+) -> None:
     attention = kind == remediation.ATTENTION_REQUIRED
     with st.form(keys["form"], border=True):
         if kind == "ConfigurationChange":
@@ -497,6 +509,10 @@ def _render_form(settings, rec: dict, kind: str, keys: dict, errors: dict) -> No
         _field_error(errors, "due_on")
         st.text_area("Notes", max_chars=remediation.MAX_NOTES, key=keys["notes"])
         _field_error(errors, "notes")
+        if offer_task:
+            st.checkbox("Create an Intune security task", key=keys["intune"])
+            st.caption(intune.PRIORITY_NOTE)
+        _field_error(errors, "intune")
         for field, message in errors.items():
             if field not in (*FIELDS, "notes"):
                 st.error(message)
@@ -514,7 +530,9 @@ def _field_error(errors: dict, field: str) -> None:
 
 
 def _form_keys(rec_id: str) -> dict[str, str]:
-    names = ("type", "groups", "form", "scope", "priority", "due_on", "notes")
+    names = (
+        "type", "groups", "form", "scope", "priority", "due_on", "notes", "intune",
+    )  # fmt: skip
     return {name: f"request_{name}:{rec_id}" for name in names}
 
 
@@ -532,7 +550,11 @@ def _submit(settings, rec_id: str, keys: dict) -> None:
     errors = st.session_state.setdefault(_ERRORS, {})
     try:
         filed = remediation.file_request(
-            settings, form, _signed_in_email(), datetime.now(UTC)
+            settings,
+            form,
+            _signed_in_email(),
+            datetime.now(UTC),
+            intune_task=bool(st.session_state.get(keys["intune"])),
         )
     except remediation.RequestRefused as exc:
         errors[rec_id] = dict(exc.errors)
@@ -567,11 +589,19 @@ def _date(value) -> date | None:
     return value if isinstance(value, date) else None
 
 
-def _render_filed(rec_id: str, filed: remediation.FiledRequest) -> None:
+def _render_filed(settings, rec_id: str, filed: remediation.FiledRequest) -> None:
     devices = filed.target_devices
     st.success(
         f"Request filed: {devices:,} device{'s' if devices != 1 else ''} targeted."
     )
+    task = load_or_last(
+        f"intune_task:{filed.activity_id}",
+        lambda: intune.load_task(settings, filed.activity_id),
+    )
+    if task is not None:
+        say = st.warning if task["last_error"] else st.info
+        detail = f" {task['last_error']}" if task["last_error"] else ""
+        say(f"Intune security task: {task['label']}.{detail}")
     st.page_link(
         REMEDIATION_PAGE,
         label="Open the activity on the Remediation page",

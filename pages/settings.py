@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import load_or_last, require_frame, settings_or_stop
-from tvmdata import demo, opsettings, recommendations
+from tvmdata import demo, intune, opsettings, recommendations
 from tvmdata.errors import TvmError
 
 require_frame()
@@ -37,6 +37,7 @@ OUTCOMES = {
 _ERRORS = "ops_errors"
 _NOTICE = "ops_notice"
 _DEMO_NOTICE = "demo_notice"
+IT_ANSWERS = {"accept": "Accepted", "reject": "Rejected", "complete": "Completed"}
 
 
 # Operational settings
@@ -174,7 +175,12 @@ def render_demo_controls(settings) -> None:
     exposed = choices[choices["exposed_devices"] > 0]
     if exposed.empty:
         st.info("No recommendation has exposed devices left to fix.")
-        return
+    else:
+        _render_fix_form(exposed)
+    render_task_answers(settings)
+
+
+def _render_fix_form(exposed) -> None:
     names = dict(zip(exposed["recommendation_id"], exposed["name"], strict=True))
     counts = dict(
         zip(exposed["recommendation_id"], exposed["exposed_devices"], strict=True)
@@ -196,6 +202,52 @@ def render_demo_controls(settings) -> None:
             key="demo_fix_share",
         )
         st.form_submit_button("Fix devices", on_click=_fix_devices)
+
+
+def render_task_answers(settings) -> None:
+    """Let a demo user answer Intune security tasks as IT would."""
+    tasks = load_or_last("demo_tasks", lambda: intune.list_tasks(settings))
+    if not tasks:
+        st.caption(
+            "No Intune security task yet: turn the Intune connection on and file "
+            "a request with a task to answer it here as IT."
+        )
+        return
+    shown = {t["task_id"]: f"{t['title']} — {t['label']}" for t in tasks}
+    with st.form("demo_task_answer"):
+        st.selectbox(
+            "Intune security task",
+            list(shown),
+            format_func=shown.get,
+            key="demo_task_id",
+        )
+        st.radio(
+            "IT's answer",
+            list(IT_ANSWERS),
+            format_func=IT_ANSWERS.get,
+            horizontal=True,
+            key="demo_task_answer",
+        )
+        st.text_input("Assigned to (optional)", key="demo_task_assignee")
+        st.form_submit_button("Answer as IT", on_click=_answer_task)
+
+
+def _answer_task() -> None:
+    state = st.session_state
+    try:
+        demo.set_task_status(
+            state["demo_task_id"],
+            state["demo_task_answer"],
+            (state.get("demo_task_assignee") or "").strip() or None,
+        )
+    except TvmError as exc:
+        state[_DEMO_NOTICE] = (False, str(exc))
+        return
+    answer = IT_ANSWERS[state["demo_task_answer"]].lower()
+    state[_DEMO_NOTICE] = (
+        True,
+        f"IT {answer} the task: press Sync now in the sidebar to read the answer back.",
+    )
 
 
 def _fix_devices() -> None:

@@ -803,6 +803,21 @@ def load_task(settings, activity_id: str) -> dict | None:
     return task
 
 
+def list_tasks(settings) -> list[dict]:
+    """Every Intune task created so far, newest first.
+
+    Keys: activity_id, title, task_id, status, assigned_to, updated_at,
+    cancelled_at, label (see `status_label`) and rejected (IT turned it down;
+    not a request cancelled here).
+    """
+    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        tasks = store.fetch_dicts(con, "intune_task_list")
+    for task in tasks:
+        task["label"] = status_label(task)
+        task["rejected"] = task["status"] == "rejected" and not task["cancelled_at"]
+    return tasks
+
+
 def status_label(task: dict) -> str:
     """The task's status as the page says it: Pending, Accepted, Completed,
     Rejected, "Not sent yet (will retry)" while a failed create is queued."""

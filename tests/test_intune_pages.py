@@ -1,0 +1,166 @@
+"""Intune security tasks in the pages, against the emulator's Graph endpoints:
+the request form's option, filing once whatever reruns (case 09), IT's answer
+on the home page, and demo mode's IT controls."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO, load_case
+from tests.test_pages import live_environment, run_on_page, synced_demo_database
+from tvmdata import demo, intune, opsettings, store
+from tvmdata.config import settings_environment
+from tvmdata.sync import sync_tenant
+
+READER = "va-_-contoso-_-reader"
+RECOMMENDATIONS = "pages/recommendations.py"
+HOME = "pages/home.py"
+SETTINGS = "pages/settings.py"
+ADMIN = "lead@contoso.test"
+DUE = (datetime.now(UTC) + timedelta(days=30)).date()
+
+
+def key(field: str) -> str:
+    return f"request_{field}:{READER}"
+
+
+@pytest.fixture
+def live(monkeypatch, settings):
+    """A synced store, every setting pointing at the emulator."""
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    for name, value in settings_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    return settings
+
+
+def turn_intune_on(settings) -> None:
+    opsettings.save_operational(
+        settings, {"intune_enabled": True}, ADMIN, datetime.now(UTC)
+    )
+
+
+def open_on(page: str, params: dict | None = None) -> AppTest:
+    app = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
+    app.query_params.update(params or {})
+    app.user = {"is_logged_in": True, "email": ADMIN}
+    return run_on_page(app, page)
+
+
+def file_with_task(app: AppTest) -> AppTest:
+    app.radio(key=key("priority")).set_value("Medium")
+    app.date_input(key=key("due_on")).set_value(DUE)
+    app.checkbox(key=key("intune")).check()
+    app.button(key=f"FormSubmitter:{key('form')}-File request").click()
+    return run_on_page(app, RECOMMENDATIONS)
+
+
+def count(settings, table: str) -> int:
+    with store.connect(settings.db) as con:
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def test_the_task_option_shows_only_when_the_connection_is_on(live):
+    off = open_on(RECOMMENDATIONS, {"recommendation": READER})
+    turn_intune_on(live)
+    on = open_on(RECOMMENDATIONS, {"recommendation": READER})
+
+    assert not off.exception and not on.exception
+    assert not [c for c in off.checkbox if c.key == key("intune")]
+    assert on.checkbox(key=key("intune")).label == "Create an Intune security task"
+    assert intune.PRIORITY_NOTE in [c.value for c in on.caption]
+
+
+def test_a_request_over_the_device_limit_warns_before_submitting(live, monkeypatch):
+    turn_intune_on(live)
+    monkeypatch.setattr(intune, "INTUNE_DEVICE_LIMIT", 1)
+
+    app = open_on(RECOMMENDATIONS, {"recommendation": READER})
+
+    limit = (
+        "This request covers 2 devices; Intune takes at most 1, so its task counts 1."
+    )
+    assert limit in [w.value for w in app.warning]
+    monkeypatch.setattr(intune, "INTUNE_DEVICE_LIMIT", 2)
+    app = open_on(RECOMMENDATIONS, {"recommendation": READER})
+    assert not [w for w in app.warning if "Intune takes at most" in w.value]
+
+
+def test_case_09_one_activity_and_one_task_whatever_reruns(live, emulator):
+    case = load_case("09")
+    assert "one Intune task" in case["expected"]
+    turn_intune_on(live)
+    app = open_on(RECOMMENDATIONS, {"recommendation": READER})
+
+    app = file_with_task(app)
+    for _ in range(2):  # the later reruns of the case
+        app = run_on_page(app, RECOMMENDATIONS)
+
+    assert not app.exception and not app.error
+    assert [i.value for i in app.info] == ["Intune security task: Pending."]
+    assert count(live, "requests") == 1
+    assert count(live, "intune_tasks") == 1
+    assert emulator.calls["graph POST tasks"] == 1
+    assert len(emulator.tenant()["intuneTasks"]) == 1
+
+
+def test_a_task_rejected_by_it_shows_on_home_after_a_sync(live, emulator):
+    turn_intune_on(live)
+    file_with_task(open_on(RECOMMENDATIONS, {"recommendation": READER}))
+    [task] = intune.list_tasks(live)
+    emulator.act_on_task(task["task_id"], "reject", assigned_to="it@contoso.test")
+
+    before = open_on(HOME)
+    sync_tenant(live)
+    after = open_on(HOME)
+
+    assert "Rejected by IT" not in [s.value for s in before.subheader]
+    assert "Rejected by IT" in [s.value for s in after.subheader]
+    rejected = after.get("page_link")
+    assert any(
+        link.proto.label == "Update Reader"
+        and task["activity_id"] in link.proto.query_string
+        for link in rejected
+    )
+    assert "Rejected by it@contoso.test" in [m.value for m in after.markdown]
+
+
+def test_demo_mode_answers_a_task_as_it(monkeypatch, settings, emulator, tmp_path):
+    demo_db = synced_demo_database(settings, tmp_path)
+    demo_settings = settings.with_overrides(db=demo_db)
+    turn_intune_on(demo_settings)
+    demo.INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
+    demo.INFO_FILE.write_text(
+        json.dumps(
+            {
+                "base_url": emulator.base_url,
+                "ca_path": str(emulator.ca_path),
+                "tenant_id": emulator.tenant_id,
+                "client_id": emulator.client_id,
+                "client_secret": emulator.client_secret,
+                "pid": os.getpid(),
+            }
+        )
+    )
+    monkeypatch.setenv("TVM_DEMO", "true")
+    st.cache_data.clear()
+    file_with_task(open_on(RECOMMENDATIONS, {"recommendation": READER}))
+    [task] = intune.list_tasks(demo_settings)
+
+    app = open_on(SETTINGS)
+    app.selectbox(key="demo_task_id").set_value(task["task_id"])
+    app.radio(key="demo_task_answer").set_value("accept")
+    app.text_input(key="demo_task_assignee").set_value("it@contoso.test")
+    app.button(key="FormSubmitter:demo_task_answer-Answer as IT").click()
+    app = run_on_page(app, SETTINGS)
+
+    assert not app.exception and not app.error
+    assert "IT accepted the task" in app.success[0].value
+    [stored] = emulator.tenant()["intuneTasks"]
+    assert (stored["status"], stored["assignedTo"]) == ("active", "it@contoso.test")
