@@ -352,6 +352,14 @@ def _run_sync(args) -> int:
         + ", ".join(f"{k} {v}" for k, v in result.rows.items())
         + (f"; {result.skipped} invalid records skipped" if result.skipped else "")
     )
+    if result.graph_outcome == "failed":
+        print(
+            f"warning: Intune tasks were not updated: {result.graph_error}",
+            file=sys.stderr,
+        )
+    elif result.graph_outcome:
+        graph_calls = sum(result.graph_calls.values())
+        print(f"Intune tasks updated ({graph_calls} Graph calls)")
     _purge_after_sync(settings)
     return 0
 
