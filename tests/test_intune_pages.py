@@ -13,8 +13,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO, load_case
+from tests.test_cli import cli, cli_env
 from tests.test_pages import live_environment, run_on_page, synced_demo_database
-from tvmdata import demo, intune, opsettings, store
+from tvmdata import demo, intune, opsettings, remediation, store
 from tvmdata.config import settings_environment
 from tvmdata.sync import sync_tenant
 
@@ -164,3 +165,28 @@ def test_demo_mode_answers_a_task_as_it(monkeypatch, settings, emulator, tmp_pat
     assert "IT accepted the task" in app.success[0].value
     [stored] = emulator.tenant()["intuneTasks"]
     assert (stored["status"], stored["assignedTo"]) == ("active", "it@contoso.test")
+
+
+def test_the_sync_command_reports_the_intune_step(settings, emulator, tmp_path):
+    sync_tenant(settings)
+    turn_intune_on(settings)
+    form = remediation.RequestForm(
+        form_token="cli",
+        recommendation_id=READER,
+        remediation_type="Update",
+        group_ids=(101,),
+        priority="High",
+        due_on=DUE,
+    )
+    remediation.file_request(settings, form, ADMIN, datetime.now(UTC), intune_task=True)
+    env = cli_env(settings)
+
+    fine = cli("sync", env=env, cwd=tmp_path)
+    emulator.fail_paths[r"^/graph/"] = 503
+    down = cli("sync", env=env, cwd=tmp_path)
+
+    assert fine.returncode == 0, fine.stderr
+    assert "Intune tasks updated (1 Graph calls)" in fine.stdout
+    assert down.returncode == 0, down.stderr
+    assert "succeeded" in down.stdout
+    assert down.stderr.startswith("warning: Intune tasks were not updated: ")
