@@ -30,6 +30,7 @@ _ALL_GROUPS = "tvm_all_device_groups"
 _SYNC_NOTICE = "tvm_sync_now_notice"
 _WATCHED_SYNC = "tvm_watched_sync"
 POLL_SECONDS = 3
+FAILURES_FOR_BANNER = 3
 START_GRACE_SECONDS = 30
 
 
@@ -140,6 +141,22 @@ def _freshness(settings) -> None:
     last = (status or {}).get("last_run")
     if last and last["outcome"] == "failed":
         st.warning(f"The last sync failed: {last['error']}")
+
+
+def render_failure_banner(settings) -> None:
+    """A banner above every page once `FAILURES_FOR_BANNER` syncs in a row
+    have failed (a scheduled sync may fail unseen); it goes when one succeeds."""
+    status = _sync_status(settings) or {}
+    failed = status.get("failed_in_a_row") or 0
+    if failed < FAILURES_FOR_BANNER:
+        return
+    last = status.get("last_run") or {}
+    st.error(
+        f"The last {failed} syncs failed. {labels.data_as_of(status)}. Latest "
+        f"reason: {last.get('error') or 'not recorded.'} Fix it, then press Sync "
+        "now; this notice stays until a sync succeeds.",
+        icon=":material/sync_problem:",
+    )
 
 
 def _sync_status(settings) -> dict | None:
