@@ -4,6 +4,7 @@ import streamlit as st
 
 from pages.common import (
     inside_frame,
+    render_failure_banner,
     render_freshness,
     render_group_filter,
     render_sync_now,
@@ -31,6 +32,11 @@ navigation = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/remediation.py", title="Remediation", icon=":material/build:"),
+        # Each address is its file's name, so that a page opened directly on
+        # a new server is found before the navigation has run once.
+        st.Page(
+            "pages/device_groups.py", title="Device groups", icon=":material/lan:"
+        ),
         st.Page(
             "pages/recommendations.py",
             title="Security recommendations",
@@ -50,5 +56,6 @@ settings = settings_or_stop()
 render_freshness(settings)
 render_sync_now(settings)
 render_group_filter(settings)
+render_failure_banner(settings)
 with inside_frame():
     navigation.run()
