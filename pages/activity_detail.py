@@ -5,6 +5,10 @@ Not a navigation page: `pages/remediation.py` calls `load_activity` and
 drawn with `st.text`, so nothing in it is read as Markdown. Every date reads
 as "11 Sep 2026"; a time is added only where it matters (the completion marked
 here, the progress chart).
+
+An activity filed from this dashboard (source "dashboard") says so, and its
+requester may edit or cancel it here. Every write runs in a button's callback,
+which runs once per click: a later rerun or a download never repeats it.
 """
 
 from __future__ import annotations
@@ -16,11 +20,21 @@ import plotly.express as px
 import streamlit as st
 
 from pages.common import load_or_last
-from tvmdata import completion, exports, labels, store, views
+from tvmdata import completion, exports, labels, remediation, store, views
 from tvmdata.errors import TvmError
 
 CONFIRM_KEY = "detail_confirm_complete"
+CONFIRM_CANCEL_KEY = "detail_confirm_cancel"
 _COMPLETION_NOTICE = "detail_completion_notice"
+_REQUEST_NOTICE = "detail_request_notice"
+# The activity whose "Edit request" form is open (the form shows on demand, so
+# the detail does not repeat the notes in an editable copy).
+EDITING_KEY = "detail_editing_request"
+EDIT_FIELDS = ("due_on", "priority", "notes")
+NO_USER_IMPACT_LINE = (
+    "Limited to devices with no user impact (stored; progress counts all "
+    "exposed devices)"
+)
 FACTS_PER_ROW = 4
 DEVICE_TABS = (
     ("Still exposed", ("Exposed",)),
@@ -31,8 +45,12 @@ DEVICE_TABS = (
 
 @st.cache_data(show_spinner=False)
 def _load_detail(_settings, db: str, activity_id: str, sync_id, today):
+    detail = views.load_activity_detail(_settings, activity_id, today)
+    own = detail is not None and detail.get("source") == "dashboard"
     return {
-        "detail": views.load_activity_detail(_settings, activity_id, today),
+        "detail": detail,
+        # What was filed here, who filed and cancelled it (None for Defender's).
+        "request": remediation.load_request(_settings, activity_id) if own else None,
         "groups": views.load_activity_group_progress(_settings, activity_id),
         "over_time": views.load_activity_progress_over_time(_settings, activity_id),
         "devices": views.load_activity_device_history(_settings, activity_id),
@@ -58,6 +76,43 @@ def unknown_activity_warning(activity_id: str) -> None:
     st.warning(
         f"No remediation activity has the id {activity_id!r}: it may have been "
         "purged, or the link is mistyped."
+    )
+
+
+def edit_key(activity_id: str, field: str) -> str:
+    """The session key of a field of the "Edit request" form of an activity."""
+    return f"detail_edit_{field}:{activity_id}"
+
+
+def source_line(detail: dict, request: dict | None) -> str:
+    """Where the activity comes from: Defender, or a request filed here (by
+    whom and when)."""
+    if detail.get("source") != "dashboard":
+        return "Synced from Defender"
+    requester = (request or {}).get("requested_by") or detail["requester_email"]
+    filed_on = (request or {}).get("requested_at") or detail["created_on"]
+    return f"Filed from this dashboard by {requester} on {labels.day(filed_on)}"
+
+
+def cancelled_line(request: dict | None) -> str | None:
+    """Who cancelled a request filed here, and when; None when not cancelled."""
+    if not request or request.get("cancelled_at") is None:
+        return None
+    return (
+        f"Cancelled by {request['cancelled_by']} on "
+        f"{labels.day(request['cancelled_at'])}"
+    )
+
+
+def gone_line(detail: dict) -> str | None:
+    """What happened when the recommendation left Defender's list; None while
+    Defender still reports it."""
+    gone = detail.get("recommendation_gone_since")
+    if gone is None or gone != gone:  # None or NaT
+        return None
+    return (
+        f"Defender no longer reports this recommendation (since "
+        f"{labels.day(gone)}): its remaining devices were counted as fixed."
     )
 
 
@@ -100,13 +155,15 @@ def render_activity_detail(
         key="detail_back",
     )
     st.title(detail["title"] or detail["activity_id"])
-    _render_summary(detail, today)
+    request = loaded.get("request")
+    _render_summary(detail, request, today)
     _render_completion(settings, detail)
-    _render_progress(detail, loaded["groups"], loaded["over_time"])
+    _render_request_actions(settings, detail, request)
+    _render_progress(detail, request, loaded["groups"], loaded["over_time"])
     _render_devices(settings, detail, loaded["devices"], status)
 
 
-def _render_summary(detail: dict, today) -> None:
+def _render_summary(detail: dict, request: dict | None, today) -> None:
     words = [
         detail["status"],
         f"{detail['priority']} priority",
@@ -115,6 +172,13 @@ def _render_summary(detail: dict, today) -> None:
     if detail["overdue"]:
         words.append(f":red[**{labels.days_overdue(detail['due_on'], today)}**]")
     st.caption(" · ".join(str(w) for w in words if w))
+    st.caption(source_line(detail, request))
+    cancelled = cancelled_line(request)
+    if cancelled:
+        st.info(cancelled)
+    gone = gone_line(detail)
+    if gone:
+        st.info(gone)
     _render_facts(detail_facts(detail, today))
     if detail["description"]:
         st.text(detail["description"])
@@ -154,19 +218,20 @@ def _remediation_steps(detail: dict) -> str:
     return "\n".join(f"{name}: {value}" for name, value in known if value)
 
 
-def _render_progress(detail: dict, groups, over_time) -> None:
+def _render_progress(detail: dict, request: dict | None, groups, over_time) -> None:
     if not detail["has_progress"]:
         st.caption("Attention required: there is no device progress to track.")
         return
 
+    if detail.get("target_scope") == remediation.NO_USER_IMPACT:
+        st.caption(NO_USER_IMPACT_LINE)
     fixed, target = detail["fixed_devices"] or 0, detail["target_devices"] or 0
     st.progress(
         min(max(float(detail["progress"] or 0), 0.0), 1.0),
         text=f"{fixed} of {target} devices",
     )
     if not groups.empty:
-        since = labels.day(groups["tracked_since"].min())
-        st.markdown(f"**Per device group** · since tracking began {since}")
+        st.markdown(f"**Per device group** · {_counted_since(detail, request, groups)}")
         st.dataframe(
             groups[["group_name", "exposed_devices", "fixed_devices"]],
             hide_index=True,
@@ -187,6 +252,15 @@ def _render_progress(detail: dict, groups, over_time) -> None:
         )
         chart.update_xaxes(tickformat=labels.PLOT_DAY, hoverformat="%-d %b %Y %H:%M")
         st.plotly_chart(chart, key="detail_progress_over_time")
+
+
+def _counted_since(detail: dict, request: dict | None, groups) -> str:
+    # Our own requests are tracked from the moment they were filed; Defender's
+    # activities only from our first sync of them.
+    if detail.get("source") == "dashboard":
+        filed = (request or {}).get("requested_at") or detail["created_on"]
+        return f"since the request was filed {labels.day(filed)}"
+    return f"since tracking began {labels.day(groups['tracked_since'].min())}"
 
 
 def split_devices(devices) -> list[tuple[str, object]]:
@@ -262,13 +336,16 @@ def _render_completion(settings, detail: dict) -> None:
     if detail["completed_here"]:
         when = labels.moment(detail["local_completed_at"])
         line = f"Marked complete here by {detail['local_completed_by']} on {when}"
-        if detail["defender_status"] != "Completed":
+        # Only Defender's own activities have a record in Defender to lag behind.
+        if detail.get("source") != "dashboard" and (
+            detail["defender_status"] != "Completed"
+        ):
             line += (
                 "; Defender still reports it active until its next sync shows it "
                 "completed."
             )
         st.info(line)
-    if detail["status"] == "Completed":
+    if detail["status"] in ("Completed", "Cancelled"):
         return
 
     confirmed = st.checkbox(
@@ -296,6 +373,168 @@ def _complete(settings, activity_id: str, email: str | None) -> None:
     st.session_state[CONFIRM_KEY] = False
     st.session_state[_COMPLETION_NOTICE] = ("done", f"Marked complete by {recorded}.")
     st.cache_data.clear()
+
+
+def _render_request_actions(settings, detail: dict, request: dict | None) -> None:
+    """The requester's "Edit request" form and "Cancel request" button, for an
+    active request filed here; nothing for anyone else (see
+    `remediation.can_change`)."""
+    activity_id = detail["activity_id"]
+    errors = _render_request_notice(activity_id)
+    if request is None:
+        return
+    email = _acting_email(settings)
+    if not remediation.can_change(request, email):
+        return
+
+    if st.session_state.get(EDITING_KEY) == activity_id:
+        _render_edit_form(settings, request, email, errors)
+    else:
+        st.button(
+            "Edit request",
+            icon=":material/edit:",
+            on_click=_set_editing,
+            args=(activity_id,),
+            key="detail_open_edit",
+            help="Change the due date, priority or notes of your request.",
+        )
+
+    st.markdown("**Cancel request**")
+    confirmed = st.checkbox(
+        "I confirm this request should be cancelled: it stays listed as Cancelled "
+        "and is no longer tracked",
+        key=CONFIRM_CANCEL_KEY,
+    )
+    st.button(
+        "Cancel request",
+        disabled=not confirmed,
+        on_click=_cancel_request,
+        args=(settings, activity_id, email),
+        key="detail_cancel_request",
+    )
+
+
+def _set_editing(activity_id: str | None) -> None:
+    st.session_state[EDITING_KEY] = activity_id
+
+
+def _render_edit_form(settings, request: dict, email: str, errors: dict) -> None:
+    activity_id = request["activity_id"]
+    attention = request["remediation_type"] == remediation.ATTENTION_REQUIRED
+    st.markdown("**Edit request**")
+    with st.form(f"detail_edit_request:{activity_id}"):
+        st.date_input(
+            "Due date",
+            value=request["due_on"],
+            format="YYYY-MM-DD",
+            disabled=attention,
+            key=edit_key(activity_id, "due_on"),
+            help="Attention required has no due date." if attention else None,
+        )
+        _field_error(errors, "due_on")
+        st.radio(
+            "Priority",
+            remediation.PRIORITIES,
+            index=remediation.PRIORITIES.index(request["priority"])
+            if request["priority"] in remediation.PRIORITIES
+            else 0,
+            horizontal=True,
+            key=edit_key(activity_id, "priority"),
+        )
+        _field_error(errors, "priority")
+        st.text_area(
+            "Notes",
+            value=request["notes"] or "",
+            max_chars=remediation.MAX_NOTES,
+            key=edit_key(activity_id, "notes"),
+        )
+        _field_error(errors, "notes")
+        save, close = st.columns([1, 4])
+        save.form_submit_button(
+            "Save changes",
+            type="primary",
+            on_click=_edit_request,
+            args=(settings, activity_id, email, attention),
+        )
+        close.form_submit_button(
+            "Close without saving", on_click=_set_editing, args=(None,)
+        )
+
+
+def _render_request_notice(activity_id: str) -> dict[str, str]:
+    """Show what the last edit or cancel of this activity's request did (once);
+    return its field errors, for the form to show under each field."""
+    notice = st.session_state.pop(_REQUEST_NOTICE, None)
+    if notice is None or notice[0] != activity_id:
+        return {}
+    _, kind, value = notice
+    if kind == "refused":
+        others = [text for field, text in value.items() if field not in EDIT_FIELDS]
+        for text in others:
+            st.error(text)
+        return value
+    (st.success if kind == "done" else st.error)(value)
+    return {}
+
+
+def _field_error(errors: dict[str, str], field: str) -> None:
+    if field in errors:
+        st.error(errors[field])
+
+
+def _edit_request(settings, activity_id: str, email: str | None, attention: bool):
+    state = st.session_state
+    due_on = None if attention else state[edit_key(activity_id, "due_on")]
+    priority = state[edit_key(activity_id, "priority")]
+    try:
+        remediation.edit_request(
+            settings,
+            activity_id,
+            email,
+            datetime.now(UTC),
+            due_on=due_on,
+            priority=priority,
+            notes=state[edit_key(activity_id, "notes")],
+        )
+    except remediation.RequestRefused as exc:
+        state[_REQUEST_NOTICE] = (activity_id, "refused", dict(exc.errors))
+        return
+    except TvmError as exc:
+        state[_REQUEST_NOTICE] = (activity_id, "error", str(exc))
+        return
+    due = f", due {labels.day(due_on)}" if due_on else ""
+    state[EDITING_KEY] = None
+    state[_REQUEST_NOTICE] = (
+        activity_id,
+        "done",
+        f"Request saved: {priority} priority{due}.",
+    )
+    st.cache_data.clear()
+
+
+def _cancel_request(settings, activity_id: str, email: str | None) -> None:
+    try:
+        remediation.cancel_request(settings, activity_id, email, datetime.now(UTC))
+    except remediation.RequestRefused as exc:
+        st.session_state[_REQUEST_NOTICE] = (activity_id, "refused", dict(exc.errors))
+        return
+    except TvmError as exc:
+        st.session_state[_REQUEST_NOTICE] = (activity_id, "error", str(exc))
+        return
+    st.session_state[CONFIRM_CANCEL_KEY] = False
+    st.session_state[_REQUEST_NOTICE] = (activity_id, "done", "Request cancelled.")
+    st.cache_data.clear()
+
+
+def _acting_email(settings) -> str | None:
+    """Who acts on this page: the signed-in user, else the operator email."""
+    signed_in = _signed_in_email()
+    if signed_in:
+        return signed_in
+    try:
+        return completion.operator_email(settings)
+    except TvmError:
+        return None
 
 
 def _signed_in_email() -> str | None:

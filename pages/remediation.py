@@ -1,7 +1,7 @@
 """Remediation: the remediation activities of the tenant, filtered; a chosen
 activity's detail leads the page, with the list folded below it.
 
-Filters live in the address (`?status=Completed&priority=High&activity=<id>`)
+Filters live in the address (`?status=Completed&source=dashboard&activity=<id>`)
 so a view can be shared: they are read once when the session starts and
 written back whenever they change.
 """
@@ -30,7 +30,8 @@ require_frame()
 
 ROW_PIXELS = 35
 VISIBLE_ROWS = 20
-STATUSES = ["Active", "Completed", "All"]
+# Cancelled: requests filed here and then cancelled by their requester.
+STATUSES = ["Active", "Completed", "Cancelled", "All"]
 PRIORITIES = ["High", "Medium", "Low"]
 TABLE_KEY = "activity_table"
 # Widget key → (query parameter, default value).
@@ -38,6 +39,7 @@ FILTERS = {
     "filter_status": ("status", "Active"),
     "filter_priority": ("priority", []),
     "filter_type": ("type", []),
+    "filter_source": ("source", []),
     "filter_created_by": ("created_by", []),
     "filter_due_from": ("due_from", None),
     "filter_due_to": ("due_to", None),
@@ -93,6 +95,9 @@ def read_filters_from_address() -> None:
             value = params.get_all(name)
             if name == "created_by":
                 value = sorted({v.strip().lower() for v in value if v.strip()})
+            elif name == "source":
+                asked = {v.strip().lower() for v in value}
+                value = [v for v in labels.SOURCES if v in asked]
         elif name in params:
             value = _parsed(name, params[name], default)
         else:
@@ -168,7 +173,7 @@ def render_filters(requesters: list[str]) -> None:
         format_func=labels.remediation_type,
         key="filter_type",
     )
-    left, middle, right = st.columns(3)
+    left, source, middle, right = st.columns([2, 2, 1, 1])
     # A requester asked for in the address but gone from the data stays choosable.
     chosen = st.session_state.get("filter_created_by") or []
     left.multiselect(
@@ -176,6 +181,13 @@ def render_filters(requesters: list[str]) -> None:
         sorted(set(requesters) | set(chosen)),
         key="filter_created_by",
         placeholder="Anyone",
+    )
+    source.multiselect(
+        "Source",
+        list(labels.SOURCES),
+        format_func=labels.source,
+        key="filter_source",
+        placeholder="Defender or this dashboard",
     )
     middle.date_input("Due from", key="filter_due_from", format="YYYY-MM-DD")
     right.date_input("Due to", key="filter_due_to", format="YYYY-MM-DD")
@@ -199,6 +211,7 @@ def current_filters() -> tuple:
         ("status", None if status == "All" else status),
         ("priorities", tuple(state["filter_priority"]) or None),
         ("types", tuple(state["filter_type"]) or None),
+        ("sources", tuple(state["filter_source"]) or None),
         ("created_by", tuple(state["filter_created_by"]) or None),
         ("due_from", state["filter_due_from"]),
         ("due_to", state["filter_due_to"]),
@@ -213,6 +226,7 @@ def file_name_parts() -> list[str]:
         state.get("filter_status") or "Active",
         *state["filter_priority"],
         *state["filter_type"],
+        *state["filter_source"],
         "overdue" if state["filter_overdue"] else None,
     ]
 
@@ -248,8 +262,8 @@ def back_to_list() -> None:
 
 
 def shown_rows(activities, in_groups: bool):
-    """The list as the table shows it: readable types, no progress for
-    attention-required activities, and the selected groups' progress where
+    """The list as the table shows it: readable types and sources, no progress
+    for attention-required activities, and the selected groups' progress where
     our tracking knows it when groups are chosen."""
     progress = activities["progress"]
     if in_groups:
@@ -258,6 +272,7 @@ def shown_rows(activities, in_groups: bool):
         )
     return activities.assign(
         remediation_type=activities["remediation_type_label"],
+        source=activities["source"].map(labels.source),
         progress=progress.where(activities["has_progress"]),
         ticket_status=None,
     )
@@ -276,13 +291,15 @@ def render_table(shown, in_groups: bool) -> None:
         key=TABLE_KEY,
         on_select="rerun",
         selection_mode="single-row",
-        # Widths in pixels: the portal's twelve columns fit 1440 px beside the
-        # open sidebar; a cell cut short shows in full on hover.
+        # Widths in pixels: the portal's twelve columns and the source fit
+        # 1440 px beside the open sidebar; a cell cut short shows in full on
+        # hover.
         column_order=[
             "activity",
             "remediation_type",
             "priority",
             "created_by",
+            "source",
             "created_on",
             "due_on",
             "status",
@@ -293,12 +310,18 @@ def render_table(shown, in_groups: bool) -> None:
             "ticket_status",
         ],
         column_config={
-            "activity": st.column_config.TextColumn("Remediation activity", width=150),
+            "activity": st.column_config.TextColumn("Remediation activity", width=120),
             "remediation_type": st.column_config.TextColumn(
-                "Remediation type", width=92
+                "Remediation type", width=84
             ),
             "priority": st.column_config.TextColumn("Priority", width=60),
-            "created_by": st.column_config.TextColumn("Created by", width=96),
+            "created_by": st.column_config.TextColumn("Created by", width=84),
+            "source": st.column_config.TextColumn(
+                "Source",
+                width=70,
+                help="Defender: synced from Microsoft Defender. This dashboard: "
+                "a request filed here.",
+            ),
             "created_on": st.column_config.DatetimeColumn(
                 "Created on", format=day, width=84
             ),
@@ -309,14 +332,14 @@ def render_table(shown, in_groups: bool) -> None:
                 min_value=0.0,
                 max_value=1.0,
                 format="percent",
-                width=76,
+                width=72,
                 help=IN_GROUPS_HELP if in_groups else None,
             ),
-            "completed_by": st.column_config.TextColumn("Completed by", width=90),
+            "completed_by": st.column_config.TextColumn("Completed by", width=80),
             "completed_on": st.column_config.DatetimeColumn(
                 "Completed on", format=day, width=84
             ),
-            "device_groups": st.column_config.ListColumn("Device groups", width=90),
+            "device_groups": st.column_config.ListColumn("Device groups", width=80),
             # TODO: filled once Intune security tasks are tracked.
             "ticket_status": st.column_config.TextColumn("Ticket status", width=56),
         },

@@ -30,7 +30,8 @@ select
     a.device_groups,
     a.related_component,
     a.requester_notes,
-    a.missing_since
+    a.missing_since,
+    coalesce(a.source, 'defender') as source
 from activities a
 left join completions c using (activity_id)
 where ($status is null or a.status = $status)

@@ -24,6 +24,7 @@ select
     related_component,
     requester_notes,
     missing_since,
+    source,
     p.fixed_devices as group_fixed_devices,
     p.target_devices as group_target_devices,
     case
@@ -35,6 +36,7 @@ left join group_scoped_progress($groups) p
   on $groups is not null and p.activity_id = r.activity_id
 where ($status is null or status = $status)
   and ($priorities is null or list_contains(cast($priorities as varchar[]), priority))
+  and ($sources is null or list_contains(cast($sources as varchar[]), source))
   and ($types is null or list_contains(cast($types as varchar[]), remediation_type))
   and ($created_by is null
        or list_contains(cast($created_by as varchar[]), lower(created_by)))

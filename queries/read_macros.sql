@@ -22,6 +22,8 @@ create or replace temp macro priority_rank(priority) as
 --   overdue: active, not attention-required, due date before `today` (UTC).
 --   has_progress: false for attention-required activities (nothing to monitor).
 --   completed_by: the user who marked it here, else Defender's three forms.
+--   source: 'defender' (synced) or 'dashboard' (a request filed here); status
+--   'Cancelled' is a request its requester cancelled here.
 create or replace temp macro activity_rows(today, groups) as table
 with selected as (
     select list(group_label(s.group_id, g.group_name)) as names
@@ -80,7 +82,10 @@ select
     device_groups,
     related_component,
     requester_notes,
-    missing_since
+    missing_since,
+    coalesce(source, 'defender') as source,
+    target_scope,
+    recommendation_gone_since
 from rows;
 
 -- Each tracked activity's devices in the device groups with ids in `groups`,

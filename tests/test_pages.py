@@ -129,11 +129,12 @@ def test_the_table_shows_the_portals_columns_blanks_and_readable_types(
     app = run_remediation_page()
 
     table = app.dataframe[0]
-    # The activity id is in the detail and the CSV, not a thirteenth column.
+    # The portal's columns and the source; the activity id is in the detail and
+    # the CSV, not a fourteenth column.
     assert list(table.proto.column_order) == [
-        "activity", "remediation_type", "priority", "created_by", "created_on",
-        "due_on", "status", "progress", "completed_by", "completed_on",
-        "device_groups", "ticket_status",
+        "activity", "remediation_type", "priority", "created_by", "source",
+        "created_on", "due_on", "status", "progress", "completed_by",
+        "completed_on", "device_groups", "ticket_status",
     ]  # fmt: skip
     assert table.proto.placeholder == ""
     stored = views.filter_activities(settings)["remediation_type"].tolist()

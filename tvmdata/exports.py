@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from tvmdata import csvout, store, views
+from tvmdata import csvout, labels, store, views
 from tvmdata.errors import TvmError
 
 
@@ -27,6 +27,7 @@ ACTIVITY_COLUMNS = {
     "remediation_type": "Remediation type",
     "priority": "Priority",
     "created_by": "Created by",
+    "source": "Source",
     "created_on": "Created on",
     "due_on": "Due date",
     "status": "Status",
@@ -53,6 +54,7 @@ LIST_COLUMNS = {
     "remediation_type_label": "Remediation type",
     "priority": "Priority",
     "created_by": "Created by",
+    "source": "Source",
     "created_on": "Created on",
     "due_on": "Due date",
     "overdue": "Overdue",
@@ -206,7 +208,11 @@ def _reason(exc: OSError, out: Path) -> str:
 
 
 def _renamed(frame, columns: dict) -> list[dict]:
-    return frame[list(columns)].rename(columns=columns).to_dict("records")
+    chosen = frame[list(columns)]
+    if "source" in columns:
+        # Where an activity comes from, in the pages' words ("This dashboard").
+        chosen = chosen.assign(source=chosen["source"].map(labels.source))
+    return chosen.rename(columns=columns).to_dict("records")
 
 
 def _names(columns: dict) -> list[str]:

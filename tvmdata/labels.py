@@ -15,6 +15,12 @@ REMEDIATION_TYPES = {
     "Uninstall": "Software uninstall",
 }
 
+# Where an activity comes from (`activities.source`) as the pages say it.
+SOURCES = {
+    "defender": "Defender",
+    "dashboard": "This dashboard",
+}
+
 # The same day format in charts (d3's time format, as Plotly reads it).
 PLOT_DAY = "%-d %b %Y"
 
@@ -27,6 +33,16 @@ def remediation_type(value: str | None) -> str | None:
     if value is None:
         return None
     return REMEDIATION_TYPES.get(value, value)
+
+
+def source(value: str | None) -> str:
+    """Where an activity comes from, e.g. "dashboard" → "This dashboard".
+
+    Activities stored before sources were kept came from Defender.
+    """
+    if value is None or value != value:  # None or NaN
+        return SOURCES["defender"]
+    return SOURCES.get(value, value)
 
 
 def data_as_of(status: dict) -> str:

@@ -161,6 +161,7 @@ def filter_activities(
     status: str | None = "Active",
     priorities: Sequence[str] | None = None,
     types: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
     groups: Sequence[int] | None = None,
     created_by: str | Sequence[str] | None = None,
     due_from: date | None = None,
@@ -176,11 +177,14 @@ def filter_activities(
 
     Args:
         settings: deployment settings (database path and lock wait).
-        status: "Active" or "Completed" as shown (marked complete here counts
-            as completed); None for both.
+        status: "Active", "Completed" or "Cancelled" as shown (marked complete
+            here counts as completed; cancelled is a request filed and then
+            cancelled here); None for every status.
         priorities: "High", "Medium", "Low".
         types: Defender's remediation types ("Update", "ConfigurationChange",
             "AttentionRequired", ...).
+        sources: where activities come from: "defender" (synced) or
+            "dashboard" (filed here; see `labels.SOURCES`).
         groups: device-group ids.
         created_by: requester emails, matched without regard to case.
         due_from: first due date included; activities without one drop out.
@@ -196,7 +200,8 @@ def filter_activities(
         overdue, status, fixed_devices, target_devices, progress (0..1),
         has_progress (False for attention required), completed_by ("System
         confirmation", "N/A" or an email), completed_on, completed_here,
-        device_groups, related_component, requester_notes, missing_since;
+        device_groups, related_component, requester_notes, missing_since,
+        source ("defender" or "dashboard");
         group_fixed_devices, group_target_devices and group_progress as in
         `load_top_activities` (None without `groups`).
     """
@@ -206,6 +211,7 @@ def filter_activities(
         "status": status,
         "priorities": _texts(priorities),
         "types": _texts(types),
+        "sources": _texts(sources),
         "created_by": _emails(created_by),
         "due_from": due_from,
         "due_to": due_to,
@@ -224,7 +230,8 @@ def load_activity_detail(
 
     Returns:
         Every column of the stored activity (status as the list shows it,
-        Defender's own as defender_status), plus overdue, has_progress,
+        Defender's own as defender_status; source, and for requests filed
+        here target_scope and recommendation_gone_since), plus overdue, has_progress,
         progress, exposed_devices, completed_by and completed_on as in the
         list, completed_here, local_completed_by / local_completed_at /
         local_completion_note (a completion marked here, else None),
