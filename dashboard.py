@@ -34,9 +34,7 @@ navigation = st.navigation(
         st.Page("pages/remediation.py", title="Remediation", icon=":material/build:"),
         # Each address is its file's name, so that a page opened directly on
         # a new server is found before the navigation has run once.
-        st.Page(
-            "pages/device_groups.py", title="Device groups", icon=":material/lan:"
-        ),
+        st.Page("pages/device_groups.py", title="Device groups", icon=":material/lan:"),
         st.Page(
             "pages/recommendations.py",
             title="Security recommendations",
