@@ -20,13 +20,14 @@ import plotly.express as px
 import streamlit as st
 
 from pages.common import load_or_last
-from tvmdata import completion, exports, labels, remediation, store, views
+from tvmdata import completion, exports, intune, labels, remediation, store, views
 from tvmdata.errors import TvmError
 
 CONFIRM_KEY = "detail_confirm_complete"
 CONFIRM_CANCEL_KEY = "detail_confirm_cancel"
 _COMPLETION_NOTICE = "detail_completion_notice"
 _REQUEST_NOTICE = "detail_request_notice"
+_RETRY_NOTICE = "detail_retry_notice"
 # The activity whose "Edit request" form is open (the form shows on demand, so
 # the detail does not repeat the notes in an editable copy).
 EDITING_KEY = "detail_editing_request"
@@ -157,10 +158,64 @@ def render_activity_detail(
     st.title(detail["title"] or detail["activity_id"])
     request = loaded.get("request")
     _render_summary(detail, request, today)
+    _render_intune_task(settings, detail)
     _render_completion(settings, detail)
     _render_request_actions(settings, detail, request)
     _render_progress(detail, request, loaded["groups"], loaded["over_time"])
     _render_devices(settings, detail, loaded["devices"], status)
+
+
+def _render_intune_task(settings, detail: dict) -> None:
+    """IT's side: the Intune security task, who in IT has it, and a Retry when
+    a call to Graph is still waiting after a failure."""
+    if not detail.get("has_task"):
+        return
+    task = load_or_last(
+        f"intune_task:{detail['activity_id']}",
+        lambda: intune.load_task(settings, detail["activity_id"]),
+    )
+    if task is None:
+        return
+    with st.container(border=True, key="intune_task"):
+        st.markdown(f"**Intune security task** · {task['label']}")
+        parts = []
+        if task["assigned_to"]:
+            parts.append(f"Assigned to {task['assigned_to']}")
+        if task["task_id"]:
+            parts.append(f"Task id {task['task_id']}")
+        if task["last_read_at"] is not None:
+            parts.append(f"read from Intune {labels.day(task['last_read_at'])}")
+        if parts:
+            st.caption(" · ".join(parts))
+        notice = st.session_state.pop(_RETRY_NOTICE, None)
+        if notice:
+            (st.success if notice[0] else st.error)(notice[1])
+        if task["can_retry"]:
+            st.warning(task["last_error"] or "A call to Intune is waiting to be sent.")
+            st.button(
+                "Retry",
+                key="intune_retry",
+                icon=":material/refresh:",
+                on_click=_retry_task,
+                args=(settings, detail["activity_id"]),
+            )
+
+
+def _retry_task(settings, activity_id: str) -> None:
+    try:
+        result = intune.retry(settings, activity_id)
+    except TvmError as exc:
+        st.session_state[_RETRY_NOTICE] = (False, str(exc))
+        return
+    error = next(iter(result.errors.values()), None)
+    if result.off:
+        notice = (False, "The Intune connection is off: turn it on in Settings.")
+    elif error:
+        notice = (False, error)
+    else:
+        notice = (True, "Sent to Intune.")
+    st.session_state[_RETRY_NOTICE] = notice
+    st.cache_data.clear()
 
 
 def _render_summary(detail: dict, request: dict | None, today) -> None:

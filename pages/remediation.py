@@ -274,7 +274,6 @@ def shown_rows(activities, in_groups: bool):
         remediation_type=activities["remediation_type_label"],
         source=activities["source"].map(labels.source),
         progress=progress.where(activities["has_progress"]),
-        ticket_status=None,
     )
 
 

@@ -25,6 +25,11 @@ select
     requester_notes,
     missing_since,
     source,
+    has_task,
+    task_id,
+    task_status,
+    task_create_error,
+    request_cancelled_at,
     p.fixed_devices as group_fixed_devices,
     p.target_devices as group_target_devices,
     case

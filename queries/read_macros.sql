@@ -38,9 +38,19 @@ rows as (
         case when c.activity_id is not null then 'Completed' else a.status end
             as effective_status,
         c.completed_by as local_completed_by,
-        c.completed_at as local_completed_at
+        c.completed_at as local_completed_at,
+        t.activity_id is not null as has_task,
+        t.task_id,
+        t.status as task_status,
+        t.assigned_to as task_assigned_to,
+        o.last_error as task_create_error,
+        q.cancelled_at as request_cancelled_at
     from activities a
     left join completions c using (activity_id)
+    left join intune_tasks t using (activity_id)
+    left join intune_outbox o
+      on o.activity_id = a.activity_id and o.operation = 'create'
+    left join requests q using (activity_id)
     cross join selected
     where groups is null
        or coalesce(list_has_any(a.device_groups, selected.names), false)
@@ -85,7 +95,15 @@ select
     missing_since,
     coalesce(source, 'defender') as source,
     target_scope,
-    recommendation_gone_since
+    recommendation_gone_since,
+    -- The Intune security task, when one was asked for (the pages word its
+    -- status through `labels.ticket_status`).
+    has_task,
+    task_id,
+    task_status,
+    task_assigned_to,
+    task_create_error,
+    request_cancelled_at
 from rows;
 
 -- Each tracked activity's devices in the device groups with ids in `groups`,

@@ -4,6 +4,8 @@ on the home page, and demo mode's IT controls."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -14,8 +16,13 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO, load_case
 from tests.test_cli import cli, cli_env
-from tests.test_pages import live_environment, run_on_page, synced_demo_database
-from tvmdata import demo, intune, opsettings, remediation, store
+from tests.test_pages import (
+    live_environment,
+    run_on_page,
+    run_remediation_page,
+    synced_demo_database,
+)
+from tvmdata import demo, exports, intune, opsettings, remediation, store, views
 from tvmdata.config import settings_environment
 from tvmdata.sync import sync_tenant
 
@@ -190,3 +197,59 @@ def test_the_sync_command_reports_the_intune_step(settings, emulator, tmp_path):
     assert down.returncode == 0, down.stderr
     assert "succeeded" in down.stdout
     assert down.stderr.startswith("warning: Intune tasks were not updated: ")
+
+
+def remediation_row(activity_id: str) -> dict:
+    app = run_remediation_page({"status": "All"})
+    assert not app.exception, app.exception
+    shown = app.dataframe[0].value
+    return shown[shown["activity_id"] == activity_id].iloc[0].to_dict()
+
+
+def test_ticket_status_follows_it_in_the_list_the_csv_and_the_detail(live, emulator):
+    turn_intune_on(live)
+    file_with_task(open_on(RECOMMENDATIONS, {"recommendation": READER}))
+    [task] = intune.list_tasks(live)
+    activity_id = task["activity_id"]
+
+    pending = remediation_row(activity_id)["ticket_status"]
+    emulator.act_on_task(task["task_id"], "accept", assigned_to="it@contoso.test")
+    sync_tenant(live)
+    accepted = remediation_row(activity_id)["ticket_status"]
+    listed = views.filter_activities(live, status=None)
+    rows = list(csv.DictReader(io.StringIO(
+        exports.filtered_list_csv(listed, "sync").decode("utf-8-sig")
+    )))  # fmt: skip
+    detail = run_remediation_page({"activity": activity_id})
+
+    assert (pending, accepted) == ("Pending", "Accepted")
+    assert {r["Activity id"]: r["Ticket status"] for r in rows}[activity_id] == (
+        "Accepted"
+    )
+    assert not detail.exception
+    assert "**Intune security task** · Accepted" in [m.value for m in detail.markdown]
+    assert any("Assigned to it@contoso.test" in c.value for c in detail.caption)
+
+
+def test_a_task_graph_refused_waits_and_retry_sends_it_once(live, emulator):
+    turn_intune_on(live)
+    emulator.fail_paths[r"/deviceAppManagementTasks$"] = 503
+    file_with_task(open_on(RECOMMENDATIONS, {"recommendation": READER}))
+    [activity_id] = [r[0] for r in store_rows(live, "select activity_id from requests")]
+    app = run_remediation_page({"activity": activity_id})
+    waiting = [m.value for m in app.markdown]
+
+    del emulator.fail_paths[r"/deviceAppManagementTasks$"]
+    app.button(key="intune_retry").click()
+    sent = run_on_page(app, "pages/remediation.py")
+
+    assert "**Intune security task** · Not sent yet (will retry)" in waiting
+    assert [s.value for s in sent.success][-1] == "Sent to Intune."
+    assert "**Intune security task** · Pending" in [m.value for m in sent.markdown]
+    assert len(emulator.tenant()["intuneTasks"]) == 1
+    assert not [b for b in sent.button if b.key == "intune_retry"]
+
+
+def store_rows(settings, query: str) -> list[tuple]:
+    with store.connect(settings.db) as con:
+        return con.execute(query).fetchall()

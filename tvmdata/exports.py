@@ -64,6 +64,7 @@ LIST_COLUMNS = {
     "completed_by": "Completed by",
     "completed_on": "Completed on",
     "device_groups": "Device groups",
+    "ticket_status": "Ticket status",
     "related_component": "Related component",
     "requester_notes": "Notes",
 }

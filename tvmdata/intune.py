@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import duckdb
 
-from tvmdata import opsettings, store
+from tvmdata import labels, opsettings, store
 from tvmdata.auth import TokenProvider, make_session
 from tvmdata.client import ApiClient, NotFound
 from tvmdata.clock import SYSTEM_CLOCK
@@ -71,16 +71,10 @@ withdrew it and no action is needed."""
 # after it, so the task is due at the last second of that UTC day.
 DUE_TIME = "T23:59:59Z"
 
-STATUS_LABELS = {
-    "pending": "Pending",
-    "active": "Accepted",
-    "completed": "Completed",
-    "rejected": "Rejected",
-    "deleted": "Deleted in Intune",
-}
-NOT_SENT_LABEL = "Not sent yet (will retry)"
-SENDING_LABEL = "Being sent to Intune"
-CANCELLED_LABEL = "Closed in Intune (request cancelled)"
+STATUS_LABELS = labels.TICKET_STATUSES
+NOT_SENT_LABEL = labels.TICKET_NOT_SENT
+SENDING_LABEL = labels.TICKET_SENDING
+CANCELLED_LABEL = labels.TICKET_CANCELLED
 
 _MITIGATION = {"Update": "update", "Upgrade": "update", "Uninstall": "uninstall"}
 _ATTENTION_REQUIRED = "AttentionRequired"
@@ -819,11 +813,10 @@ def list_tasks(settings) -> list[dict]:
 
 
 def status_label(task: dict) -> str:
-    """The task's status as the page says it: Pending, Accepted, Completed,
-    Rejected, "Not sent yet (will retry)" while a failed create is queued."""
-    if task.get("task_id") is None:
-        return NOT_SENT_LABEL if task.get("create_error") else SENDING_LABEL
-    if task.get("cancelled_at") is not None and task.get("status") == CANCEL_STATUS:
-        return CANCELLED_LABEL
-    status = task.get("status") or "pending"
-    return STATUS_LABELS.get(status, status.capitalize())
+    """The task's status as the page says it (see `labels.ticket_status`)."""
+    return labels.ticket_status(
+        task.get("task_id"),
+        task.get("status"),
+        task.get("create_error"),
+        task.get("cancelled_at") is not None,
+    )

@@ -102,3 +102,33 @@ def _as_date(value: date | datetime) -> date:
 
 def _moment(value: datetime) -> str:
     return moment(value)
+
+
+TICKET_STATUSES = {
+    "pending": "Pending",
+    "active": "Accepted",
+    "completed": "Completed",
+    "rejected": "Rejected",
+    "deleted": "Deleted in Intune",
+}
+TICKET_NOT_SENT = "Not sent yet (will retry)"
+TICKET_SENDING = "Being sent to Intune"
+TICKET_CANCELLED = "Closed in Intune (request cancelled)"
+
+
+def ticket_status(
+    task_id: str | None,
+    status: str | None,
+    create_error: str | None = None,
+    cancelled: bool = False,
+) -> str:
+    """An Intune security task's status as the pages say it: Pending, Accepted,
+    Completed, Rejected; "Not sent yet (will retry)" while a failed create is
+    queued; "Closed in Intune (request cancelled)" once a cancelled request's
+    task is closed."""
+    if task_id is None:
+        return TICKET_NOT_SENT if create_error else TICKET_SENDING
+    if cancelled and status == "rejected":
+        return TICKET_CANCELLED
+    status = status or "pending"
+    return TICKET_STATUSES.get(status, status.capitalize())

@@ -220,7 +220,7 @@ def filter_activities(
     }
     with _reading(settings) as con:
         frame = store.fetch_frame(con, "filtered_activities", params)
-    return _with_type_label(frame)
+    return _with_ticket_status(_with_type_label(frame))
 
 
 def load_activity_detail(
@@ -248,6 +248,7 @@ def load_activity_detail(
     detail["remediation_type_label"] = labels.remediation_type(
         detail["remediation_type"]
     )
+    detail["ticket_status"] = _ticket_status(detail)
     return detail
 
 
@@ -323,3 +324,27 @@ def _emails(created_by) -> list[str] | None:
 def _with_type_label(frame: pd.DataFrame) -> pd.DataFrame:
     label = frame["remediation_type"].map(labels.remediation_type, na_action="ignore")
     return frame.assign(remediation_type_label=label)
+
+
+def _with_ticket_status(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the Intune task's status in words (None without a task)."""
+    statuses = [_ticket_status(row) for row in frame.to_dict("records")]
+    return frame.assign(
+        ticket_status=pd.Series(statuses, index=frame.index, dtype=object)
+    )
+
+
+def _ticket_status(row: dict) -> str | None:
+    if not row.get("has_task"):
+        return None
+    return labels.ticket_status(
+        _present(row["task_id"]),
+        _present(row["task_status"]),
+        _present(row["task_create_error"]),
+        _present(row["request_cancelled_at"]) is not None,
+    )
+
+
+def _present(value):
+    """None for SQL nulls however pandas shows them (None, NaN, NaT)."""
+    return None if value is None or pd.isna(value) else value
