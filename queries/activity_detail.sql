@@ -1,31 +1,12 @@
 -- One activity: every stored column (status as the list shows it, Defender's
 -- own in defender_status), the completion made here kept apart, and the related
--- security recommendation. Configuration activities match by scid (recommendation
--- ids "scid-2011" or "sca-_-scid-2011"), software ones by product id
--- ("va-_-vendor-_-product").
-with keys as (
-    select
-        activity_id,
-        case
-            when lower(scid) like 'scid-%' then lower(scid)
-            when scid is not null then 'scid-' || lower(scid)
-        end as scid_key,
-        'va-_-' || lower(product_id) as product_key,
-        'va-_-' || lower(vendor_id) || '-_-' || lower(name_id) as name_key
-    from activities
-    where activity_id = $activity_id
-),
-related as (
-    select
-        k.activity_id,
-        arg_min(r.recommendation_id, r.recommendation_id) as recommendation_id,
-        arg_min(r.name, r.recommendation_id) as recommendation_name
-    from keys k
-    join recommendations r
-      on lower(r.recommendation_id) in (
-          k.scid_key, 'sca-_-' || k.scid_key, k.product_key, k.name_key
-      )
-    group by k.activity_id
+-- security recommendation (linked by the sync, see link_recommendations.sql, or
+-- chosen when the request was filed here).
+with related as (
+    select a.activity_id, r.recommendation_id, r.name as recommendation_name
+    from activities a
+    join recommendations r using (recommendation_id)
+    where a.activity_id = $activity_id
 )
 select
     a.* replace (v.status as status),

@@ -174,28 +174,10 @@ def fix_devices(recommendation_id: str, share: float = 0.5, info=None) -> list[s
         ConfigError: the demo emulator is not running, or it refused the order
             (unknown recommendation, share out of range).
     """
-    info = info or running_emulator()
-    if not info:
-        raise ConfigError(
-            "The demo emulator is not running: start it with "
-            "`python -m tvmdata demo up`."
-        )
-    try:
-        response = requests.post(
-            f"{info['base_url']}/_emulator/fix-devices",
-            json={"recommendationId": recommendation_id, "share": share},
-            headers={CONTROL_HEADER: info["client_secret"]},
-            verify=info["ca_path"],
-            timeout=10,
-        )
-    except requests.RequestException as exc:
-        raise ConfigError(f"The demo emulator did not answer ({exc}).") from None
-    body = response.json() if response.content else {}
-    if response.status_code != 200:
-        message = body.get("error", {}).get("message", response.reason)
-        raise ConfigError(f"The demo emulator refused: {message}")
-    log.info("demo: %d devices of %s fixed", len(body["fixed"]), recommendation_id)
-    return body["fixed"]
+    order = {"recommendationId": recommendation_id, "share": share}
+    fixed = _control("fix-devices", order, info)["fixed"]
+    log.info("demo: %d devices of %s fixed", len(fixed), recommendation_id)
+    return fixed
 
 
 def set_task_status(
