@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tvmdata import demo
 from tvmdata.clock import FakeClock
 from tvmdata.config import Settings, settings_environment
-from tvmdata.emulator import Emulator, sample_tenant
+from tvmdata.emulator import Emulator, process_info, sample_tenant
 
 REPO = Path(__file__).resolve().parent.parent
 # Every table the sync owns; a failed or killed run must leave all of them as
@@ -136,3 +137,10 @@ def settings(emulator, tmp_path) -> Settings:
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock()
+
+
+def serve_as_demo(emulator: Emulator) -> None:
+    """Make `emulator` the running demo emulator for this test (its info file,
+    as `python -m tvmdata demo up` writes it, in the working directory)."""
+    demo.INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
+    demo.INFO_FILE.write_text(json.dumps(process_info(emulator)), encoding="utf-8")

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, load_case
+from tests.conftest import REPO, load_case, serve_as_demo
 from tests.test_cli import cli, cli_env
 from tests.test_pages import (
     live_environment,
@@ -22,7 +20,7 @@ from tests.test_pages import (
     run_remediation_page,
     synced_demo_database,
 )
-from tvmdata import demo, exports, intune, opsettings, remediation, store, views
+from tvmdata import exports, intune, opsettings, remediation, store, views
 from tvmdata.config import settings_environment
 from tvmdata.sync import sync_tenant
 
@@ -143,19 +141,7 @@ def test_demo_mode_answers_a_task_as_it(monkeypatch, settings, emulator, tmp_pat
     demo_db = synced_demo_database(settings, tmp_path)
     demo_settings = settings.with_overrides(db=demo_db)
     turn_intune_on(demo_settings)
-    demo.INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
-    demo.INFO_FILE.write_text(
-        json.dumps(
-            {
-                "base_url": emulator.base_url,
-                "ca_path": str(emulator.ca_path),
-                "tenant_id": emulator.tenant_id,
-                "client_id": emulator.client_id,
-                "client_secret": emulator.client_secret,
-                "pid": os.getpid(),
-            }
-        )
-    )
+    serve_as_demo(emulator)
     monkeypatch.setenv("TVM_DEMO", "true")
     st.cache_data.clear()
     file_with_task(open_on(RECOMMENDATIONS, {"recommendation": READER}))

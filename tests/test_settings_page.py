@@ -4,16 +4,13 @@ and the sync history."""
 
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, serve_as_demo
 from tests.test_pages import live_environment, run_on_page, synced_demo_database
-from tvmdata import demo, opsettings
+from tvmdata import opsettings
 from tvmdata.config import settings_environment
 from tvmdata.errors import PermissionMissing
 from tvmdata.sync import sync_tenant
@@ -239,19 +236,7 @@ def test_demo_mode_lets_a_user_play_it_fixing_devices(
     monkeypatch, settings, emulator, tmp_path
 ):
     synced_demo_database(settings, tmp_path)
-    demo.INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
-    demo.INFO_FILE.write_text(
-        json.dumps(
-            {
-                "base_url": emulator.base_url,
-                "ca_path": str(emulator.ca_path),
-                "tenant_id": emulator.tenant_id,
-                "client_id": emulator.client_id,
-                "client_secret": emulator.client_secret,
-                "pid": os.getpid(),
-            }
-        )
-    )
+    serve_as_demo(emulator)
     monkeypatch.setenv("TVM_DEMO", "true")
     st.cache_data.clear()
     app = run(AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30))

@@ -1668,7 +1668,7 @@ def main(argv: list[str] | None = None) -> int:
     info = Path(args.info) if args.info else None
     try:
         if info:
-            _write_json_atomically(info, _info(emulator))
+            _write_json_atomically(info, process_info(emulator))
         print(
             f"Emulator serving tenant {emulator.tenant_id} at {emulator.base_url}; "
             f"CA file: {emulator.ca_path}; client id: {emulator.client_id}",
@@ -1723,7 +1723,9 @@ def _build_emulator(args: argparse.Namespace) -> Emulator:
     )
 
 
-def _info(emulator: Emulator) -> dict:
+def process_info(emulator: Emulator) -> dict:
+    """What other processes need to reach this emulator: address, CA file,
+    credentials and this process id (the demo writes it to its info file)."""
     return {
         "base_url": emulator.base_url,
         "ca_path": str(emulator.ca_path),
