@@ -24,6 +24,7 @@ import streamlit as st
 from pages.common import (
     data_version,
     load_or_last,
+    plain,
     require_frame,
     selected_groups,
     settings_or_stop,
@@ -59,7 +60,6 @@ FIELDS = ("remediation_type", "group_ids", "target_scope", "priority", "due_on")
 _LAST_ROWS = "recommendation_table_last_rows"
 _TOKENS = "request_form_tokens"
 _ERRORS = "request_form_errors"
-_FILED = "request_filed"
 
 
 # Loading (cached per sync, device-group choice and filters)
@@ -283,7 +283,7 @@ def render_detail(settings, recommendation_id: str, groups, version) -> None:
         return
 
     st.divider()
-    st.subheader(rec["name"] or recommendation_id)
+    st.subheader(plain(rec["name"] or recommendation_id))
     _render_summary(rec)
     _render_group_exposure(loaded["groups"])
     _render_devices(loaded["devices"])
@@ -381,7 +381,14 @@ def _render_devices(devices: pd.DataFrame) -> None:
 def render_request_form(settings, rec: dict, groups: pd.DataFrame, version) -> None:
     rec_id = rec["recommendation_id"]
     st.subheader("Remediation options")
-    filed = st.session_state.get(_FILED, {}).get(rec_id)
+    # The form's token stays until "File another request": whether it was
+    # filed is read from the store, so a click whose run was cut short by the
+    # next one (a double click) still shows the request it filed.
+    tokens = st.session_state.setdefault(_TOKENS, {})
+    token = tokens.setdefault(rec_id, remediation.new_form_token())
+    filed = load_or_last(
+        f"filed:{token}", lambda: remediation.filed_request(settings, token)
+    )
     if filed is not None:
         _render_filed(settings, rec_id, filed)
         return
@@ -393,8 +400,6 @@ def render_request_form(settings, rec: dict, groups: pd.DataFrame, version) -> N
         return
 
     keys = _form_keys(rec_id)
-    tokens = st.session_state.setdefault(_TOKENS, {})
-    tokens.setdefault(rec_id, remediation.new_form_token())
     errors = st.session_state.get(_ERRORS, {}).get(rec_id, {})
     options = remediation.remediation_options(rec)
     kind = st.selectbox(
@@ -541,15 +546,15 @@ def _forget_errors(rec_id: str) -> None:
 
 
 def _submit(settings, rec_id: str, keys: dict) -> None:
-    # A callback runs once per click. The token is dropped once filed, so a
-    # second click that arrives after that finds none and files nothing.
+    # A callback runs once per click; a second click sends the same token, and
+    # the store answers it with the request the first one filed.
     token = st.session_state.get(_TOKENS, {}).get(rec_id)
     if token is None:
         return
     form = _request_form(token, rec_id, keys)
     errors = st.session_state.setdefault(_ERRORS, {})
     try:
-        filed = remediation.file_request(
+        remediation.file_request(
             settings,
             form,
             _signed_in_email(),
@@ -563,8 +568,6 @@ def _submit(settings, rec_id: str, keys: dict) -> None:
         errors[rec_id] = {"store": str(exc)}
         return
     errors.pop(rec_id, None)
-    st.session_state[_TOKENS].pop(rec_id, None)
-    st.session_state.setdefault(_FILED, {})[rec_id] = filed
     st.cache_data.clear()
 
 
@@ -617,7 +620,7 @@ def _render_filed(settings, rec_id: str, filed: remediation.FiledRequest) -> Non
 
 
 def _start_over(rec_id: str) -> None:
-    st.session_state.get(_FILED, {}).pop(rec_id, None)
+    st.session_state.setdefault(_TOKENS, {})[rec_id] = remediation.new_form_token()
     for key in _form_keys(rec_id).values():
         st.session_state.pop(key, None)
 

@@ -15,8 +15,8 @@ from tests.browser import (
     streamlit_server,
     wait_until_idle,
 )
-from tests.conftest import process_env, settings_for
-from tvmdata import completion, store
+from tests.conftest import load_case, process_env, settings_for
+from tvmdata import completion, opsettings, store
 from tvmdata.emulator import Emulator, sample_tenant
 from tvmdata.sync import sync_tenant
 
@@ -85,3 +85,56 @@ def test_a_request_filed_through_the_form_opens_on_the_remediation_page(synced):
     assert filed_requests(synced) == [
         ("Update Reader", "High", due, "Patch before the audit <b>please</b>", OPERATOR)
     ]
+
+
+def test_case_09_in_a_browser_one_request_one_task_and_downloads_call_nothing(
+    emulator, settings
+):
+    case = load_case("09")
+    assert "one POST reached the Graph server" in case["expected"]
+    sync_tenant(settings)
+    opsettings.save_operational(
+        settings, {"intune_enabled": True}, OPERATOR, datetime.now(UTC)
+    )
+    completion.set_operator_email(settings, OPERATOR, "test")
+    due = (datetime.now(UTC) + timedelta(days=14)).date()
+
+    with streamlit_server(process_env(settings)) as url, chromium_browser() as browser:
+        page = new_page(browser)
+        page.goto(f"{url}/recommendations?recommendation={READER}")
+        wait_until_idle(page)
+        form = page.get_by_test_id("stForm")
+        form.get_by_text("High", exact=True).click()
+        form.get_by_role("spinbutton", name="year, Due date").click()
+        page.keyboard.type(f"{due.year}{due.month:02}{due.day:02}")
+        page.keyboard.press("Tab")  # leave the date field, as a person would
+        form.get_by_text("Create an Intune security task").click()
+        task = form.get_by_role("checkbox", name="Create an Intune security task")
+        expect(task).to_be_checked()
+        submit = form.get_by_role("button", name="File request")
+        submit.dblclick()  # the double click of the case
+        wait_until_idle(page)
+        expect(page.get_by_text("Intune security task: Pending.")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        page.get_by_role(
+            "link", name="Open the activity on the Remediation page"
+        ).click()
+        wait_until_idle(page)
+        calls_before = sum(emulator.calls.values())
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export devices to CSV").click()
+        assert download.value.suggested_filename.endswith(".csv")
+        page.reload()  # the reruns of the case
+        wait_until_idle(page)
+        page.reload()
+        wait_until_idle(page)
+        expect(page.get_by_text("Intune security task · Pending")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        calls_after = sum(emulator.calls.values())
+
+    assert len(filed_requests(settings)) == 1
+    assert emulator.calls["graph POST tasks"] == 1
+    assert len(emulator.tenant()["intuneTasks"]) == 1
+    assert calls_after == calls_before

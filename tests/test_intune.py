@@ -331,6 +331,26 @@ def test_a_server_error_keeps_the_create_and_the_next_delivery_checks_first(
     assert intune.load_task(intune_on, filed.activity_id)["label"] == "Pending"
 
 
+def test_a_create_answered_with_an_unreadable_body_is_not_sent_twice(
+    emulator, intune_on
+):
+    # Graph stores the task, but its answer cannot be read: the create is in
+    # doubt, so the next delivery finds the task instead of creating another.
+    emulator.invalid_json_paths = {"deviceAppManagementTasks$"}
+    filed = file_with_task(intune_on)
+    emulator.invalid_json_paths = set()
+
+    waiting = intune.load_task(intune_on, filed.activity_id)
+    result = intune.retry(intune_on, filed.activity_id)
+
+    assert waiting["label"] == "Not sent yet (will retry)"
+    assert [row[3] for row in outbox(intune_on)] == []
+    assert result.sent == 1
+    assert emulator.calls["graph POST tasks"] == 1
+    [task] = created_tasks(emulator)
+    assert intune.load_task(intune_on, filed.activity_id)["task_id"] == task["id"]
+
+
 def test_a_create_whose_saving_failed_is_found_again_not_sent_twice(
     emulator, intune_on, monkeypatch
 ):

@@ -3,6 +3,7 @@ test against the emulator and the sync history."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -110,3 +111,21 @@ def test_sync_history_lists_the_newest_runs_with_totals(emulator, settings):
     assert history["calls"].iloc[1] > 0 and history["rows"].iloc[1] > 0
     assert "Machine.Read.All" in history["error"].iloc[0]
     assert opsettings.load_sync_history(settings, limit=1)["run_id"].tolist() == [2]
+
+
+def test_sessions_saving_at_once_in_one_process_all_land(settings):
+    # The dashboard serves every session from one process: their writes take
+    # turns instead of failing each other.
+    def save(days: int):
+        return opsettings.save_operational(
+            settings, {"retention_days": days}, f"user{days}@contoso.test", NOW
+        )
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        saved = list(pool.map(save, range(30, 54)))
+
+    assert [s.retention_days for s in saved] == list(range(30, 54))
+    log = audit.load_entries(settings)
+    assert len(log) == 24
+    final = opsettings.load_operational(settings).retention_days
+    assert final in range(30, 54)

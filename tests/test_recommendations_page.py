@@ -26,7 +26,7 @@ from tests.test_recommendations import (
     ZULU,
     build_store,
 )
-from tvmdata import opsettings, recommendations, store
+from tvmdata import opsettings, recommendations, remediation, store
 
 PAGE = "pages/recommendations.py"
 SIGNED_IN = {"is_logged_in": True, "email": "lead@contoso.test"}
@@ -374,7 +374,8 @@ def test_a_request_is_filed_once_and_links_to_its_activity(monkeypatch, own_stor
     )
     assert [s.value for s in app.success] == ["Request filed: 3 devices targeted."]
     assert links(app) == [("Open the activity on the Remediation page", activity_id)]
-    assert READER not in app.session_state["request_form_tokens"]
+    # The form keeps its token; the store knows it is filed.
+    assert app.session_state["request_form_tokens"][READER] == token
 
 
 def test_a_second_submit_of_the_same_form_files_nothing_more(monkeypatch, own_store):
@@ -383,11 +384,24 @@ def test_a_second_submit_of_the_same_form_files_nothing_more(monkeypatch, own_st
     app = submit(fill_request(app, READER), READER)
     [(activity_id, *_)] = requests_in(own_store)
 
-    # The second click of a double click, carrying the same form and token.
-    app.session_state["request_form_tokens"] = {READER: token}
-    app.session_state["request_filed"] = {}
+    # The second click of a double click reaches the server before the page
+    # redraws: its callback files the same form, values and token again.
+    again = remediation.file_request(
+        own_store,
+        remediation.RequestForm(
+            form_token=token,
+            recommendation_id=READER,
+            remediation_type="Update",
+            group_ids=(FINANCE,),
+            priority="High",
+            due_on=NEXT_MONTH,
+        ),
+        "lead@contoso.test",
+        datetime.now(UTC),
+    )
     app = run(app)
-    app = submit(app, READER)
+
+    assert (again.activity_id, again.created) == (activity_id, False)
 
     assert not app.exception
     assert [r[0] for r in requests_in(own_store)] == [activity_id]

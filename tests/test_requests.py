@@ -446,3 +446,14 @@ def test_marking_a_request_complete_stops_tracking_and_is_audited(
     log = audit.load_entries(settings)
     assert list(log["action"]) == ["activity marked complete", "request filed"]
     assert log["actor"].iloc[0] == "bob@contoso.test"
+
+
+def test_a_cancelled_request_cannot_be_marked_complete(settings, synced):
+    filed = remediation.file_request(settings, form(), ALICE, T0)
+    remediation.cancel_request(settings, filed.activity_id, ALICE, T0)
+
+    with pytest.raises(completion.CompletionRefused, match="was cancelled"):
+        completion.complete_activity(settings, filed.activity_id, ALICE, T0)
+
+    detail = views.load_activity_detail(settings, filed.activity_id, today=TODAY)
+    assert detail["status"] == "Cancelled"

@@ -96,6 +96,11 @@ def complete_activity(
             f"No remediation activity has the id {activity_id!r}; it may have "
             "been purged: reload the Remediation page."
         )
+    if detail["status"] == "Cancelled":
+        raise CompletionRefused(
+            f"The request {detail['title']!r} was cancelled, so it cannot be "
+            "marked complete: file a new request if the work is still needed."
+        )
     if detail["status"] == "Completed":
         raise CompletionRefused(
             f"The activity {detail['title']!r} is already completed "

@@ -1383,10 +1383,15 @@ class Emulator:
             return scripted
         task_id = unquote(item_id or "")
         if action:
-            return self._graph_update_status(request, task_id)
-        if not task_id:
-            return self._graph_collection(request)
-        return self._graph_item(request, task_id)
+            reply = self._graph_update_status(request, task_id)
+        elif not task_id:
+            reply = self._graph_collection(request)
+        else:
+            reply = self._graph_item(request, task_id)
+        # The change is made; only the answer is broken (as a proxy might).
+        if self._matches(self.invalid_json_paths, request.path):
+            return _break_json(reply)
+        return reply
 
     def _graph_collection(self, request: _Request) -> _Reply:
         if request.method == "POST":

@@ -582,8 +582,10 @@ def _fail(settings, row, exc: TvmError, clock, result) -> str | None:
     operation = row["operation"]
     message = describe_failure(exc, _doing(operation), _QUEUED, "press Retry")
     unanswered = _unanswered(exc)
-    # Only an answer that proves Intune stored nothing clears the doubt.
-    in_doubt = operation == "create" and (unanswered or _server_error(exc))
+    # Only an answer that proves Intune stored nothing clears the doubt; any
+    # other failure (no answer, a 5xx, a 2xx whose body was unreadable) may
+    # hide a created task, which the next delivery looks for first.
+    in_doubt = operation == "create" and not _nothing_stored(exc)
     wait = _wait_seconds(exc) if isinstance(exc, QuotaExhausted) else None
     not_before = clock.now() + timedelta(seconds=wait) if wait else None
     params = {
@@ -611,6 +613,15 @@ def _unanswered(exc) -> bool:
 
 def _server_error(exc) -> bool:
     return isinstance(exc, ApiError) and (getattr(exc, "status", None) or 0) >= 500
+
+
+def _nothing_stored(exc) -> bool:
+    """True when the failure proves Graph did not create anything: the token
+    was refused or never sent, or Graph answered with a client error."""
+    if isinstance(exc, PermissionMissing | QuotaExhausted | AuthError | TlsError):
+        return True
+    status = getattr(exc, "status", None) or 0
+    return isinstance(exc, ApiError) and 400 <= status < 500
 
 
 def _doing(operation: str) -> str:

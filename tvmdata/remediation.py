@@ -193,6 +193,12 @@ def file_request(
     return replace(filed, created=True)
 
 
+def filed_request(settings, form_token: str) -> FiledRequest | None:
+    """The request a form's token filed, or None while it is not filed."""
+    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        return _filed_with_token(con, form_token)
+
+
 def covering_activities(
     settings, recommendation_id: str, group_ids: Iterable[int]
 ) -> list[dict]:

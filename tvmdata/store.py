@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ MIGRATIONS = [(1, "schema_v1"), (2, "schema_v2"), (3, "schema_v3")]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock")
 _PARAM = re.compile(r"\$([a-z_]+)")
+# Re-entrant: an operation may read a setting through a nested connection.
+_IN_PROCESS = threading.RLock()
 
 
 @cache
@@ -47,15 +50,20 @@ def connect(db_path: Path, lock_wait_seconds: float = 30):
     Yields a DuckDB connection set to UTC; closes it on exit. Raises
     `DatabaseLocked` when another process keeps the file longer than the wait,
     `StoreError` when the file is not a usable store.
+
+    Operations in one process take turns: the dashboard serves every session
+    from one process, and two of its connections writing the same rows at once
+    would fail each other ("Conflict on update") instead of waiting.
     """
-    con = _open(Path(db_path), lock_wait_seconds)
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        con.execute("set enable_progress_bar = false")
-        _migrate(con, Path(db_path))
-        yield con
-    finally:
-        con.close()
+    with _IN_PROCESS:
+        con = _open(Path(db_path), lock_wait_seconds)
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            con.execute("set enable_progress_bar = false")
+            _migrate(con, Path(db_path))
+            yield con
+        finally:
+            con.close()
 
 
 @contextmanager
