@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import plotly.express as px
 import streamlit as st
 
-from pages.common import load_or_last
+from pages.common import load_or_last, plain
 from tvmdata import completion, exports, intune, labels, remediation, store, views
 from tvmdata.errors import TvmError
 
@@ -75,7 +75,8 @@ def load_activity(settings, activity_id: str, status: dict, today) -> dict:
 
 def unknown_activity_warning(activity_id: str) -> None:
     st.warning(
-        f"No remediation activity has the id {activity_id!r}: it may have been "
+        f"No remediation activity has the id {plain(repr(activity_id))}: it may "
+        "have been "
         "purged, or the link is mistyped."
     )
 
@@ -155,7 +156,7 @@ def render_activity_detail(
         on_click=on_back,
         key="detail_back",
     )
-    st.title(detail["title"] or detail["activity_id"])
+    st.title(plain(detail["title"] or detail["activity_id"]))
     request = loaded.get("request")
     _render_summary(detail, request, today)
     _render_intune_task(settings, detail)
@@ -180,7 +181,7 @@ def _render_intune_task(settings, detail: dict) -> None:
         st.markdown(f"**Intune security task** · {task['label']}")
         parts = []
         if task["assigned_to"]:
-            parts.append(f"Assigned to {task['assigned_to']}")
+            parts.append(f"Assigned to {plain(task['assigned_to'])}")
         if task["task_id"]:
             parts.append(f"Task id {task['task_id']}")
         if task["last_read_at"] is not None:
@@ -227,10 +228,10 @@ def _render_summary(detail: dict, request: dict | None, today) -> None:
     if detail["overdue"]:
         words.append(f":red[**{labels.days_overdue(detail['due_on'], today)}**]")
     st.caption(" · ".join(str(w) for w in words if w))
-    st.caption(source_line(detail, request))
+    st.caption(plain(source_line(detail, request)))
     cancelled = cancelled_line(request)
     if cancelled:
-        st.info(cancelled)
+        st.info(plain(cancelled))
     gone = gone_line(detail)
     if gone:
         st.info(gone)

@@ -4,6 +4,7 @@ reads that survive a locked database."""
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ FRAME_SCRIPT = Path(__file__).resolve().parent.parent / "dashboard.py"
 _FRAME = threading.local()
 _KEPT = "tvm_kept_results"
 _LOCKED_THIS_RUN = "tvm_database_locked_this_run"
+_WARNED_THIS_RUN = "tvm_lock_warned_this_run"
 GROUPS_KEY = "device_groups"
 _ALL_GROUPS = "tvm_all_device_groups"
 _SYNC_NOTICE = "tvm_sync_now_notice"
@@ -65,6 +67,17 @@ def require_frame() -> None:
     st.stop()
 
 
+# Characters Streamlit's Markdown acts on: emphasis, links, HTML, code, math,
+# tables, strike-through and headings.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>$~|#])")
+
+
+def plain(text) -> str:
+    """`text` (from Defender, a requester or the address) escaped so that a
+    Markdown element shows it as typed."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
 def current_settings():
     """The dashboard's settings, read on every run so a started or stopped demo
     emulator shows at once."""
@@ -85,6 +98,7 @@ def settings_or_stop():
 def start_run() -> None:
     """Forget this session's last lock: each run tries the database again."""
     st.session_state[_LOCKED_THIS_RUN] = None
+    st.session_state[_WARNED_THIS_RUN] = False
 
 
 def load_or_last(key: str, load: Callable[[], T]) -> T:
@@ -103,10 +117,13 @@ def load_or_last(key: str, load: Callable[[], T]) -> T:
         if kept is None:
             st.error(str(exc))
             st.stop()
-        st.warning(
-            "A sync is merging new data; showing the data loaded at "
-            f"{kept.loaded_at:%H:%M} UTC."
-        )
+        # One notice per page run, however many of its reads fall back.
+        if not st.session_state.get(_WARNED_THIS_RUN):
+            st.session_state[_WARNED_THIS_RUN] = True
+            st.warning(
+                "A sync is merging new data; showing the data loaded at "
+                f"{kept.loaded_at:%H:%M} UTC."
+            )
         return kept.value
     except TvmError as exc:
         st.error(str(exc))

@@ -17,6 +17,7 @@ import streamlit as st
 from pages.common import (
     data_version,
     load_or_last,
+    plain,
     require_frame,
     selected_groups,
     settings_or_stop,
@@ -198,7 +199,9 @@ def chosen_group() -> int | None:
     try:
         return int(raw)
     except ValueError:
-        st.warning(f"No device group has the id {raw!r}: choose one in the table.")
+        st.warning(
+            f"No device group has the id {plain(repr(raw))}: choose one in the table."
+        )
         return None
 
 
@@ -269,7 +272,7 @@ def render_group_view(view: dict, today: date) -> None:
     row, frames, files = view["row"], view["frames"], view["files"]
     with st.container(border=True):
         heading, close = st.columns([4, 1], vertical_alignment="center")
-        heading.subheader(row["group_name"])
+        heading.subheader(plain(row["group_name"]))
         close.button("Close group", icon=":material/close:", on_click=close_group)
         exposed, fixed, active, overdue = st.columns(4)
         change = row["change_30_days"]

@@ -9,6 +9,7 @@ import streamlit as st
 from pages.common import (
     data_version,
     load_or_last,
+    plain,
     require_frame,
     selected_groups,
     settings_or_stop,
@@ -90,6 +91,8 @@ def render_kpis(kpis: dict) -> None:
         "Active activities",
         kpis["active_activities"]["value"],
         delta=week_change(kpis["active_activities"]),
+        # More or fewer active activities is neither good nor bad news.
+        delta_color="off",
         help="Change over the last 7 days.",
     )
     overdue.metric(
@@ -144,7 +147,7 @@ def render_top(top: pd.DataFrame, in_groups: bool) -> None:
                 st.progress(min(max(progress, 0.0), 1.0), text=text)
                 st.caption(
                     f"{row.priority} priority · "
-                    f"{_group_names(row.device_groups) or 'No device group'}"
+                    f"{plain(_group_names(row.device_groups)) or 'No device group'}"
                 )
 
 
@@ -238,7 +241,7 @@ def render_rejected(tasks: list[dict]) -> None:
                 label=task["title"],
                 query_params={"activity": task["activity_id"]},
             )
-            when.markdown(f"Rejected{who}")
+            when.markdown(plain(f"Rejected{who}"))
 
 
 def _group_names(groups) -> str:

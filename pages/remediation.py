@@ -46,6 +46,11 @@ FILTERS = {
     "filter_overdue": ("overdue", False),
     "filter_search": ("q", ""),
 }
+KNOWN_VALUES = {
+    "priority": PRIORITIES,
+    "type": list(labels.REMEDIATION_TYPES),
+    "source": list(labels.SOURCES),
+}
 NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
 IN_GROUPS_HELP = (
     "Devices fixed of devices targeted in the selected device groups, counted "
@@ -95,14 +100,21 @@ def read_filters_from_address() -> None:
             value = params.get_all(name)
             if name == "created_by":
                 value = sorted({v.strip().lower() for v in value if v.strip()})
-            elif name == "source":
-                asked = {v.strip().lower() for v in value}
-                value = [v for v in labels.SOURCES if v in asked]
+            else:
+                # A shared link may differ in case or name a value that no
+                # longer exists: match without case, drop the unknown.
+                value = _known(value, KNOWN_VALUES[name])
         elif name in params:
             value = _parsed(name, params[name], default)
         else:
             value = default
         st.session_state[key] = value
+
+
+def _known(asked: list[str], known) -> list[str]:
+    spelled = {value.lower(): value for value in known}
+    found = [spelled.get(value.strip().lower()) for value in asked]
+    return list(dict.fromkeys(value for value in found if value))
 
 
 def _parsed(name: str, raw: str, default):
@@ -350,7 +362,15 @@ def render_list(status, activities, list_csv, requesters, in_groups: bool) -> No
     write_filters_to_address()
     shown = shown_rows(activities, in_groups)
     scope = " · progress in selected groups" if in_groups else ""
-    st.caption(f"{len(shown)} activities · {labels.data_as_of(status)}{scope}")
+    count = f"{len(shown)} activit{'y' if len(shown) == 1 else 'ies'}"
+    st.caption(f"{count} · {labels.data_as_of(status)}{scope}")
+    due_from = st.session_state.get("filter_due_from")
+    due_to = st.session_state.get("filter_due_to")
+    if due_from and due_to and due_from > due_to:
+        st.warning(
+            f"Due from ({labels.day(due_from)}) is after Due to "
+            f"({labels.day(due_to)}): no activity can match; swap the dates."
+        )
     if shown.empty:
         st.info("No activities match these filters.")
     render_table(shown, in_groups)

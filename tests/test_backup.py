@@ -132,7 +132,7 @@ def test_the_command_line_backs_up_and_restores(settings, written, tmp_path):
     )  # fmt: skip
 
     assert saved.returncode == 0, saved.stderr
-    assert "2 requests" in saved.stdout and "1 completions" in saved.stdout
+    assert "2 requests" in saved.stdout and "1 completion," in saved.stdout
     assert again.returncode == 0, again.stderr
     assert "point TVM_DB at it" in again.stdout
     assert user_rows(tmp_path / "r.duckdb") == user_rows(settings.db)

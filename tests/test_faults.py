@@ -13,14 +13,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.test_cli import cli, cli_env, one_line
 from tests.test_sync import T0, machine, ref, rows, task, tenant_with
 from tvmdata import csvout, exports, store
-from tvmdata.client import MAX_RETRY_AFTER_SECONDS, connect_defender
+from tvmdata.client import connect_defender
 from tvmdata.clock import FakeClock
 from tvmdata.config import load_settings
-from tvmdata.errors import ConfigError, InvalidResponse, QuotaExhausted, SyncFailed
+from tvmdata.errors import (
+    ApiError,
+    ConfigError,
+    InvalidResponse,
+    QuotaExhausted,
+    StoreError,
+    SyncFailed,
+)
 from tvmdata.sync import sync_tenant
 
+TASKS = r"^/api/remediationTasks$"
 THROTTLED = {"error": {"code": "TooManyRequests", "message": "quota exceeded"}}
 
 
@@ -28,27 +37,89 @@ def throttled(retry_after: str) -> dict:
     return {"status": 429, "headers": {"Retry-After": retry_after}, "body": THROTTLED}
 
 
-@pytest.mark.parametrize("retry_after", ["86400", "inf", "1e308"])
+@pytest.mark.parametrize(
+    ("retry_after", "shown"), [("86400", "86400 s"), ("1e308", "more than a day")]
+)
 def test_a_retry_after_beyond_five_minutes_ends_the_run_without_waiting(
-    settings, emulator, fake_clock, retry_after
+    settings, emulator, fake_clock, retry_after, shown
 ):
-    emulator.script(r"^/api/remediationTasks$", [throttled(retry_after)])
+    emulator.script(TASKS, [throttled(retry_after)])
     client = connect_defender(settings, fake_clock)
 
-    with pytest.raises(QuotaExhausted, match="quota is exhausted"):
+    with pytest.raises(QuotaExhausted) as raised:
         list(client.fetch_remediation_tasks())
 
+    assert str(raised.value) == (
+        f"GET /api/remediationTasks asked to wait {shown} (more than the 5 minutes "
+        "a run waits): the tenant's API quota is exhausted; sync again later."
+    )
     assert fake_clock.sleeps == []
 
 
-def test_a_retry_after_given_as_an_http_date_is_honoured(settings, emulator):
-    clock = FakeClock(datetime.now(UTC))
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
-    emulator.script(r"^/api/remediationTasks$", [throttled(when)])
+# A moment long past: a wait counted from the wall clock instead of the client's
+# clock would come out as zero.
+PAST = datetime(2021, 1, 12, 18, 54, 11, tzinfo=UTC)
+IN_TWO_MINUTES = PAST + timedelta(seconds=120)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        format_datetime(IN_TWO_MINUTES, usegmt=True),
+        format_datetime(IN_TWO_MINUTES),
+        format_datetime(IN_TWO_MINUTES.replace(tzinfo=None)),
+    ],
+    ids=["GMT", "+0000", "-0000"],
+)
+def test_a_retry_after_given_as_an_http_date_is_honoured(settings, emulator, when):
+    clock = FakeClock(PAST)
+    emulator.script(TASKS, [throttled(when)])
 
     pages = list(connect_defender(settings, clock).fetch_remediation_tasks())
 
-    assert pages and 100 <= clock.sleeps[0] <= MAX_RETRY_AFTER_SECONDS
+    served = [t["id"] for t in emulator.tenant()["remediationTasks"]]
+    assert [t["id"] for page in pages for t in page] == served
+    assert clock.sleeps == [120.0]
+
+
+def test_a_retry_after_date_already_past_retries_at_once(settings, emulator):
+    clock = FakeClock(IN_TWO_MINUTES)
+    emulator.script(TASKS, [throttled(format_datetime(PAST, usegmt=True))])
+
+    list(connect_defender(settings, clock).fetch_remediation_tasks())
+
+    assert clock.sleeps == [0.0]
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf", "-5", "soon", ""])
+def test_an_unusable_retry_after_falls_back_to_the_normal_back_off(
+    settings, emulator, fake_clock, retry_after
+):
+    page = {"status": 200, "body": {"value": [{"id": "t1"}]}}
+    emulator.script(TASKS, [throttled(retry_after), throttled(retry_after), page])
+
+    pages = list(connect_defender(settings, fake_clock).fetch_remediation_tasks())
+
+    assert pages == [[{"id": "t1"}]]
+    assert fake_clock.sleeps == [2.0, 4.0]
+
+
+def test_a_503_asking_for_a_long_wait_says_the_service_is_unavailable(
+    settings, emulator, fake_clock
+):
+    unavailable = {"status": 503, "headers": {"Retry-After": "3600"}, "body": {}}
+    emulator.script(TASKS, [unavailable])
+
+    with pytest.raises(ApiError) as raised:
+        list(connect_defender(settings, fake_clock).fetch_remediation_tasks())
+
+    assert str(raised.value) == (
+        "GET /api/remediationTasks answered HTTP 503: the service is unavailable "
+        "and asked to wait 3600 s (more than the 5 minutes a run waits); try again "
+        "later."
+    )
+    assert (raised.value.status, raised.value.retry_after) == (503, 3600.0)
+    assert fake_clock.sleeps == []
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -206,3 +277,38 @@ def test_list_columns_are_written_as_plain_text_in_csv(settings, emulator):
 def test_not_a_number_is_a_blank_cell():
     assert csvout.safe_cell(math.nan) == ""
     assert csvout.safe_cell(-5) == -5
+
+
+def test_a_database_folder_that_cannot_be_made_is_named_with_the_fix(
+    settings, tmp_path
+):
+    not_a_folder = tmp_path / "tvm"
+    not_a_folder.write_text("a file where the database folder should be")
+
+    with pytest.raises(StoreError) as raised:
+        sync_tenant(settings.with_overrides(db=not_a_folder / "tvm.duckdb"))
+
+    assert str(raised.value) == (
+        f"Cannot create the sync lock file in {not_a_folder} (File exists): "
+        "point TVM_DB at a file in a writable folder."
+    )
+
+
+@pytest.mark.parametrize("days", ["36501", "99999999999"])
+def test_purge_refuses_more_than_a_century_in_one_line(tmp_path, days):
+    done = cli("purge", "--days", days, "--dry-run", env=cli_env(), cwd=tmp_path)
+
+    assert one_line(done) == f"error: --days must be between 1 and 36500, not {days}."
+
+
+def test_purge_accepts_a_century(settings, emulator, tmp_path):
+    sync_tenant(settings)
+
+    done = cli(
+        "purge", "--days", "36500", "--dry-run", env=cli_env(settings), cwd=tmp_path
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "would purge nothing: no activity was completed over 36500 days ago"
+    )

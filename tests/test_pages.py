@@ -69,7 +69,7 @@ def run_remediation_page(query_params: dict | None = None) -> AppTest:
     return run_on_page(app, REMEDIATION_PAGE)
 
 
-def run_again(app: AppTest) -> AppTest:
+def run_again(app: AppTest, page: str = REMEDIATION_PAGE) -> AppTest:
     """Run the dashboard again in the same session.
 
     A second `app.run()` would not do: AppTest rebuilds its page registry on
@@ -77,11 +77,11 @@ def run_again(app: AppTest) -> AppTest:
     file alone, without the frame.
     """
     again = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
-    again.switch_page("pages/remediation.py")
+    again.switch_page(page)
     for key in app.session_state.keys():
         if not key.startswith("$$"):
             again.session_state[key] = app.session_state[key]
-    return run_on_page(again, REMEDIATION_PAGE)
+    return run_on_page(again, page)
 
 
 def sidebar_text(app: AppTest) -> list[str]:
@@ -380,6 +380,25 @@ def test_a_locked_database_shows_the_last_loaded_rows_under_a_warning(
     assert app.dataframe[0].value["activity_id"].tolist() == loaded
     assert app.caption[0].value == caption
     assert sidebar_text(app)[0] == "Synced just now"
+
+
+def test_a_locked_database_is_one_notice_however_many_reads_fall_back(
+    monkeypatch, settings
+):
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    monkeypatch.setenv("TVM_LOCK_WAIT_SECONDS", "1")
+    app = run_dashboard("pages/home.py")
+
+    holder = hold_the_database(settings.db)
+    try:
+        app = run_again(app, "pages/home.py")
+    finally:
+        release(holder)
+
+    assert not app.exception and not app.error
+    warnings = [w.value for w in app.main.warning]
+    assert len(warnings) == 1 and re.fullmatch(LOCKED_WARNING, warnings[0])
 
 
 def test_a_locked_database_with_nothing_loaded_before_is_one_error(

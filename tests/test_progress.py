@@ -159,15 +159,15 @@ def test_forecasts_project_from_the_net_fix_rate_of_the_last_14_days(history):
         ["activity_id", "group_name", "exposed_devices", "fixed_14_days",
          "regressed_14_days", "projected_on", "forecast"],
     ) == [
-        ("stuck", "Whole activity", 1, 0, 0, None, "stalled"),
-        ("stuck", "Alpha", 1, 0, 0, None, "stalled"),
-        ("done", "Whole activity", 0, 1, 0, None, "finished"),
-        ("done", "Alpha", 0, 1, 0, None, "finished"),
-        ("steady", "Whole activity", 4, 3, 1, date(2026, 4, 17), "will miss by 7 days"),
-        ("steady", "Alpha", 2, 2, 0, date(2026, 4, 3), "on track"),
-        ("steady", "Beta", 2, 1, 1, None, "no net progress"),
-        ("fresh", "Whole activity", 1, 1, 0, None, "not enough history"),
-        ("fresh", "Beta", 1, 1, 0, None, "not enough history"),
+        ("stuck", "Whole activity", 1, 0, 0, None, "Stalled"),
+        ("stuck", "Alpha", 1, 0, 0, None, "Stalled"),
+        ("done", "Whole activity", 0, 1, 0, None, "Finished"),
+        ("done", "Alpha", 0, 1, 0, None, "Finished"),
+        ("steady", "Whole activity", 4, 3, 1, date(2026, 4, 17), "Will miss by 7 days"),
+        ("steady", "Alpha", 2, 2, 0, date(2026, 4, 3), "On track"),
+        ("steady", "Beta", 2, 1, 1, None, "No net progress"),
+        ("fresh", "Whole activity", 1, 1, 0, None, "Not enough history"),
+        ("fresh", "Beta", 1, 1, 0, None, "Not enough history"),
     ]  # fmt: skip
     steady = forecasts[forecasts["activity_id"] == "steady"]
     assert steady["net_per_day"].tolist() == pytest.approx([2 / 14, 2 / 14, 0.0])
@@ -191,8 +191,8 @@ def test_a_forecast_is_worded_for_people():
         progress.forecast_words(flag, late)
         for flag, late in [("will_miss", 1), ("will_miss", 12), ("on_track", None),
                            ("not_enough_history", None), (None, None)]
-    ] == ["will miss by 1 day", "will miss by 12 days", "on track",
-          "not enough history", ""]  # fmt: skip
+    ] == ["Will miss by 1 day", "Will miss by 12 days", "On track",
+          "Not enough history", ""]  # fmt: skip
 
 
 # Regressions and months
@@ -263,9 +263,9 @@ def test_a_groups_activities_show_its_own_progress_and_forecast(history):
         ["activity_id", "overdue", "exposed_devices", "fixed_devices",
          "target_devices", "fixed_share", "projected_on", "forecast"],
     ) == [
-        ("stuck", True, 1, 1, 2, 0.5, None, "stalled"),
-        ("done", False, 0, 1, 1, 1.0, None, "finished"),
-        ("steady", False, 2, 2, 4, 0.5, date(2026, 4, 3), "on track"),
+        ("stuck", True, 1, 1, 2, 0.5, None, "Stalled"),
+        ("done", False, 0, 1, 1, 1.0, None, "Finished"),
+        ("steady", False, 2, 2, 4, 0.5, date(2026, 4, 3), "On track"),
     ]  # fmt: skip
 
 

@@ -144,6 +144,29 @@ def test_each_filter_in_the_address_lists_exactly_its_activities(
     assert app.query_params == params, "the shared view stays in the address"
 
 
+@pytest.mark.parametrize(
+    ("params", "chosen"),
+    [
+        ({"priority": "high"}, ["High"]),
+        ({"priority": ["HIGH", "Urgent"]}, ["High"]),
+        ({"type": "configurationchange"}, ["ConfigurationChange"]),
+        ({"type": "Bogus"}, []),
+    ],
+)
+def test_a_shared_filter_matches_without_case_and_drops_unknown_values(
+    monkeypatch, tenant, params, chosen
+):
+    app = open_page(monkeypatch, tenant, params)
+    key = "filter_priority" if "priority" in params else "filter_type"
+    expected = open_page(
+        monkeypatch, tenant, {next(iter(params)): chosen} if chosen else {}
+    )
+
+    assert app.multiselect(key=key).value == chosen
+    assert listed(app) == listed(expected)
+    assert listed(app), "an unknown value never empties the list"
+
+
 def test_a_changed_filter_is_written_to_the_address(monkeypatch, tenant):
     app = open_page(monkeypatch, tenant)
 
@@ -657,4 +680,18 @@ def test_download_file_names_say_the_filter_and_the_sync():
         "activities-all-overdue-2026-12-03.csv",
         "devices-a1-b-2-2026-12-03.csv",
         "activities-completed-no-sync.csv",
+    ]
+
+
+def test_a_reversed_due_date_range_says_to_swap_the_dates(monkeypatch, tenant):
+    app = open_page(
+        monkeypatch,
+        tenant,
+        {"status": "All", "due_from": "2026-03-20", "due_to": "2026-03-01"},
+    )
+
+    assert listed(app) == []
+    assert [w.value for w in app.warning] == [
+        "Due from (20 Mar 2026) is after Due to (1 Mar 2026): no activity can "
+        "match; swap the dates."
     ]

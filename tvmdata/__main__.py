@@ -37,6 +37,8 @@ STATUSES = ("Active", "Completed")
 PRIORITIES = ("High", "Medium", "Low")
 SOURCES = ("cli", "cron", "dashboard")
 IT_ANSWERS = ("accept", "reject", "complete")
+# A century: more is no retention period, and the cutoff date would overflow.
+MAX_PURGE_DAYS = 36500
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,13 +448,28 @@ def _run_restore(args) -> int:
 
 def _described(rows: dict) -> str:
     return ", ".join(
-        f"{count} {table.replace('_', ' ')}" for table, count in rows.items()
+        f"{count} {_ROW_NAMES.get(table, (table, table))[count != 1]}"
+        for table, count in rows.items()
     )
+
+
+# Each table of a backup's manifest, named for one row and for many.
+_ROW_NAMES = {
+    "requests": ("request", "requests"),
+    "request_targets": ("request target device", "request target devices"),
+    "completions": ("completion", "completions"),
+    "settings": ("setting", "settings"),
+    "audit_log": ("audit log entry", "audit log entries"),
+}
 
 
 def _run_purge(args) -> int:
     if args.days is not None and args.days < 1:
         raise ConfigError(f"--days must be at least 1, not {args.days}.")
+    if args.days is not None and args.days > MAX_PURGE_DAYS:
+        raise ConfigError(
+            f"--days must be between 1 and {MAX_PURGE_DAYS}, not {args.days}."
+        )
     settings = _settings(args, local=True)
     _require_a_sync(settings)
     policy = _purge_policy(settings, args)

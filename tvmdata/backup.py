@@ -20,7 +20,7 @@ import duckdb
 
 from tvmdata import store
 from tvmdata.clock import SYSTEM_CLOCK
-from tvmdata.errors import TvmError
+from tvmdata.errors import TvmError, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,12 @@ def backup(settings, out_dir: Path, clock=SYSTEM_CLOCK) -> Path:
             manifest = _manifest(con, now)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
         partial.rename(target)
-    except OSError as exc:
+    except (OSError, duckdb.IOException) as exc:
+        # DuckDB reports a full disk as an IOException while exporting.
         shutil.rmtree(partial, ignore_errors=True)
+        reason = "the disk is full" if is_disk_full(exc) else _reason(exc)
         raise BackupError(
-            f"The backup could not be written to {out_dir} ({exc.strerror or exc}): "
+            f"The backup could not be written to {out_dir} ({reason}): "
             "free some space or choose another --out."
         ) from None
     except BaseException:
@@ -165,6 +167,10 @@ def _check_counts(con, manifest: dict) -> None:
             f"The restored rows {found} differ from the backup's {expected}: the "
             "backup is incomplete; use an earlier one."
         )
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
 
 
 def _quoted(path: Path) -> str:

@@ -42,6 +42,18 @@ log = logging.getLogger(__name__)
 # A run waits for a throttled call at most this long; a longer Retry-After ends it.
 MAX_RETRY_AFTER_SECONDS = 300
 
+# The largest listing we read (a big tenant's machines) holds a few hundred
+# thousand rows; a listing still going past ten times that is a server that
+# does not page, so a listing stops after this many rows' worth of $top pages.
+MAX_ROWS_PER_LISTING = 5_000_000
+
+# Defender's documented API hosts: both names, optionally behind a regional
+# prefix. Microsoft's own examples give next-page links on the older name while
+# the default base is the newer one, so a link to either is followed.
+_DEFENDER_API_HOST = re.compile(
+    r"(?:(?:us|eu|uk|au|swa|ina)\.)?api\.(?:security|securitycenter)\.microsoft\.com"
+)
+
 GONE = None
 """What a child-collection fetch returns when its parent no longer exists (404)."""
 
@@ -107,6 +119,48 @@ class Pacer:
         return delay
 
 
+class _PagingGuard:
+    """Stops a listing whose server does not page: a next-page link seen before,
+    a page repeating earlier rows, or more pages than any real listing has."""
+
+    def __init__(self, path: str, top: int):
+        self.path = path
+        self.max_pages = math.ceil(MAX_ROWS_PER_LISTING / top) + 1
+        self.pages = 0
+        self._links: set[str] = set()
+        self._ids: set = set()
+        self._previous: list[dict] | None = None
+
+    def count_page(self) -> None:
+        self.pages += 1
+        if self.pages > self.max_pages:
+            raise InvalidResponse(
+                f"GET {self.path} was still giving pages after {self.max_pages:,} "
+                "of them; paging stopped: check that TVM_API_BASE is Defender's API."
+            )
+
+    def check_link(self, link: str) -> str:
+        if link in self._links:
+            raise InvalidResponse(
+                f"GET {self.path} gave the same next-page link twice; paging stopped."
+            )
+        self._links.add(link)
+        return link
+
+    def check_rows(self, rows: list[dict]) -> None:
+        ids = [row.get("id") for row in rows]
+        known = all(isinstance(i, str | int) for i in ids)
+        if rows and (rows == self._previous or known and self._ids.issuperset(ids)):
+            raise InvalidResponse(
+                f"GET {self.path} answered the next page with rows it had already "
+                "given (it ignores $skip); paging stopped: check that TVM_API_BASE "
+                "is Defender's API."
+            )
+        self._previous = rows
+        if known:
+            self._ids.update(ids)
+
+
 class ApiClient:
     """Authenticated JSON calls to one API, paced, retried and logged.
 
@@ -143,38 +197,59 @@ class ApiClient:
 
         Follows `@odata.nextLink` verbatim when the API gives one; otherwise asks
         for `$top`/`$skip` pages until a page comes back shorter than `$top`.
+
+        Raises:
+            InvalidResponse: a next-page link to a host that must not get the
+                token, or a server that does not page (see `_PagingGuard`).
         """
         top = self._settings.page_size
         query = dict(params or {}, **{"$top": top, "$skip": 0})
-        url, followed_link, seen = path, False, set()
+        url, followed_link = path, False
+        guard = _PagingGuard(path, top)
         while True:
+            guard.count_page()
             body = self.get_json(url, None if followed_link else query)
             rows = _page_rows(body, path)
-            yield rows
             next_link = body.get("@odata.nextLink")
             if next_link:
-                self._check_next_link(next_link, path, seen)
+                next_link = guard.check_link(self._followable(next_link, path))
+            guard.check_rows(rows)
+            yield rows
+            if next_link:
                 url, followed_link = next_link, True
             elif followed_link or len(rows) < top:
                 return
             else:
                 query["$skip"] += top
 
-    def _check_next_link(self, link, path: str, seen: set) -> None:
-        # The access token goes with every link followed, so only links back to
-        # the API's own host are followed, and a link seen before means a loop.
+    def _followable(self, link, path: str) -> str:
+        """`link` with its scheme and host in lower case, if the token may go
+        there: https to the configured host or a documented Defender API host."""
+        link = str(link)
+        target = urlsplit(link)
+        origin = f"{target.scheme}://{target.netloc}"
+        # urlsplit drops stray whitespace: a link must start with its own origin.
+        starts_clean = link[: len(origin)].lower() == origin.lower()
+        if not (starts_clean and self._may_receive_token(target)):
+            shown = origin if target.netloc else link
+            raise InvalidResponse(
+                f"GET {path} gave a next-page link to another host ({shown[:200]}); "
+                "it was not followed, so the access token stayed with Defender."
+            )
+        return f"https://{target.netloc.lower()}{link[len(origin) :]}"
+
+    def _may_receive_token(self, target) -> bool:
+        try:
+            port = target.port or 443
+        except ValueError:
+            return False
+        if target.scheme != "https" or "@" in target.netloc:
+            return False
         base = urlsplit(self.base)
-        target = urlsplit(str(link))
-        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-            raise InvalidResponse(
-                f"GET {path} gave a next-page link to another host "
-                f"({target.scheme}://{target.netloc}); it was not followed."
-            )
-        if link in seen:
-            raise InvalidResponse(
-                f"GET {path} gave the same next-page link twice; paging stopped."
-            )
-        seen.add(link)
+        if (target.hostname, port) == (base.hostname, base.port or 443):
+            return True
+        host = target.hostname or ""
+        return port == 443 and bool(_DEFENDER_API_HOST.fullmatch(host))
 
     def request(
         self, method: str, path_or_url: str, *, retry: bool = True, **kwargs
@@ -265,10 +340,12 @@ class ApiClient:
             raise _Retryable("unauthorized", status, 0)
         if status == 429:
             log.info("%s %s 429 throttled", method, _loggable(url))
-            raise _Retryable("throttled", status, _checked_wait(response, method, url))
+            wait = _checked_wait(response, method, url, self._clock.now())
+            raise _Retryable("throttled", status, wait)
         if status >= 500:
             log.warning("%s %s answered %s", method, _loggable(url), status)
-            raise _Retryable("server", status, _checked_wait(response, method, url))
+            wait = _checked_wait(response, method, url, self._clock.now())
+            raise _Retryable("server", status, wait)
         if status >= 400:
             raise _client_error(response, method, url)
         if status == 204:
@@ -445,34 +522,56 @@ def _error_message(response) -> str:
     return str(error)[:500]
 
 
-def _checked_wait(response, method: str, url: str) -> float | None:
-    wait = _retry_after(response)
-    if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+def _checked_wait(response, method: str, url: str, now: datetime) -> float | None:
+    wait = _retry_after(response, now)
+    if wait is None or wait <= MAX_RETRY_AFTER_SECONDS:
+        return wait
+    endpoint, status = f"{method} {_loggable(url)}", response.status_code
+    shown = f"{wait:.0f} s" if wait <= 86400 else "more than a day"
+    asked = (
+        f"asked to wait {shown} (more than the {MAX_RETRY_AFTER_SECONDS // 60} "
+        "minutes a run waits)"
+    )
+    if status == 429:
         error = QuotaExhausted(
-            f"{method} {_loggable(url)} asked to wait {wait:.0f} s before "
-            "trying again (more than the "
-            f"{MAX_RETRY_AFTER_SECONDS // 60} minutes a run waits): the tenant's "
-            "API quota is exhausted; sync again later."
+            f"{endpoint} {asked}: the tenant's API quota is exhausted; sync again "
+            "later."
         )
-        error.status, error.retry_after = response.status_code, wait
-        raise error
-    return wait
+    else:
+        error = ApiError(
+            f"{endpoint} answered HTTP {status}: the service is unavailable and "
+            f"{asked}; try again later."
+        )
+    error.status, error.retry_after = status, wait
+    raise error
 
 
-def _retry_after(response) -> float | None:
-    """Seconds the server asks to wait: a number or an HTTP date; None if absent."""
+def _retry_after(response, now: datetime) -> float | None:
+    """Seconds the server asks to wait, a number or an HTTP date counted from
+    `now`; None when absent or unusable (NaN, infinite, negative, unreadable),
+    so the normal back-off applies."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = (moment - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else math.inf
+        seconds = _seconds_until(value, now)
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def _seconds_until(http_date: str, now: datetime) -> float | None:
+    try:
+        moment = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        # "-0000" gives a naive time; RFC 5322 still means UTC by it.
+        moment = moment.replace(tzinfo=UTC)
+    # A moment already past means "now", not an unusable value.
+    return max(0.0, (moment - now).total_seconds())
 
 
 def _endpoint_name(url: str) -> str:

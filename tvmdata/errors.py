@@ -1,5 +1,9 @@
 """The exceptions `tvmdata` raises. Each message is one sentence a user can act on."""
 
+import errno
+
+import duckdb
+
 
 class TvmError(Exception):
     """Base of every error this package raises on purpose."""
@@ -60,3 +64,17 @@ class FieldsRefused(TvmError):
     def __init__(self, errors: dict[str, str]):
         super().__init__(" ".join(errors.values()))
         self.errors = errors
+
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_DISK_FULL_WORDS = ("no space left", "file too large", "disk quota")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for a write refused because the disk (or a size limit) is full,
+    raised by Python (OSError) or by DuckDB (which reports it in its message)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _DISK_FULL_ERRNOS
+    return isinstance(exc, duckdb.Error) and any(
+        word in str(exc).lower() for word in _DISK_FULL_WORDS
+    )

@@ -35,13 +35,13 @@ FORECAST_DAYS = 14
 MIN_HISTORY_DAYS = 7
 # Forecast outcomes, as the page words them (will_miss adds its days).
 FLAGS = {
-    "finished": "finished",
-    "not_enough_history": "not enough history",
-    "stalled": "stalled",
-    "no_net_progress": "no net progress",
-    "no_due_date": "no due date",
-    "on_track": "on track",
-    "will_miss": "will miss",
+    "finished": "Finished",
+    "not_enough_history": "Not enough history",
+    "stalled": "Stalled",
+    "no_net_progress": "No net progress",
+    "no_due_date": "No due date",
+    "on_track": "On track",
+    "will_miss": "Will miss",
 }
 
 GROUP_COLUMNS = {
@@ -302,13 +302,13 @@ def default_period(now: datetime | None = None) -> tuple[date, date]:
 
 
 def forecast_words(flag: str | None, days_late) -> str:
-    """A forecast flag as the page says it, e.g. "will miss by 3 days"."""
+    """A forecast flag as the page says it, e.g. "Will miss by 3 days"."""
     if flag is None or pd.isna(flag):
         return ""
     if flag != "will_miss":
         return FLAGS.get(flag, flag)
     days = int(days_late)
-    return f"will miss by {days} day" + ("" if days == 1 else "s")
+    return f"Will miss by {days} day" + ("" if days == 1 else "s")
 
 
 def table_csv(frame: pd.DataFrame, columns: dict, as_of: str) -> bytes:

@@ -20,10 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
+
 from tvmdata import intune, records, store
 from tvmdata.client import connect_defender
 from tvmdata.clock import SYSTEM_CLOCK
-from tvmdata.errors import SyncAlreadyRunning, SyncFailed, TvmError
+from tvmdata.errors import (
+    StoreError,
+    SyncAlreadyRunning,
+    SyncFailed,
+    TvmError,
+    is_disk_full,
+)
 from tvmdata.staging import StagingArea
 
 log = logging.getLogger(__name__)
@@ -113,8 +121,14 @@ def sync_tenant(
 def sync_lock(db_path: Path):
     """Hold the one-sync-at-a-time lock for `db_path`, or raise at once."""
     path = lock_path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create the sync lock file in {path.parent} "
+            f"({exc.strerror or exc}): point TVM_DB at a file in a writable folder."
+        ) from None
     if not _try_lock(handle, fcntl.LOCK_EX, attempts=5):
         handle.close()
         raise SyncAlreadyRunning(
@@ -175,7 +189,7 @@ def _run(settings, clock, source, full, client, progress) -> SyncResult:
         result.calls = dict(_count_calls(client))
         _merge(settings, staging, run_id, clock.now(), result)
     except Exception as exc:
-        result.outcome, result.error = "failed", _describe_failure(exc)
+        result.outcome, result.error = "failed", _describe_failure(exc, settings)
         result.calls = dict(_count_calls(client))
         _record_failure(settings, result, clock.now())
         log.warning("sync run %d failed: %s", run_id, result.error)
@@ -413,9 +427,14 @@ def _pause_for_tests() -> None:
         time.sleep(seconds)
 
 
-def _describe_failure(exc: Exception) -> str:
+def _describe_failure(exc: Exception, settings) -> str:
     if isinstance(exc, TvmError):
         return str(exc)
+    if is_disk_full(exc):
+        return (
+            f"The sync stopped because the disk holding {settings.db} is full; the "
+            "previous data is unchanged: free some space there, then sync again."
+        )
     return (
         f"The sync stopped on an unexpected {type(exc).__name__} ({exc}); the "
         "previous data is unchanged. Run with -v for details and report it."
@@ -428,8 +447,10 @@ def _record_failure(settings, result: SyncResult, now) -> None:
     try:
         with store.connect(settings.db, settings.lock_wait_seconds) as con:
             _write_finish(con, result, now)
-    except TvmError as exc:
-        log.error("could not record the failure of run %d: %s", result.run_id, exc)
+    # duckdb.Error too: on a full disk this write fails as well, and must not
+    # hide the reason the run stopped.
+    except (TvmError, duckdb.Error) as exc:
+        log.warning("could not record the failure of run %d: %s", result.run_id, exc)
 
 
 def _write_finish(con, result: SyncResult, now) -> None:
