@@ -14,7 +14,7 @@ from pages.common import (
     selected_groups,
     settings_or_stop,
 )
-from tvmdata import intune, labels, views
+from tvmdata import labels, views
 
 require_frame()
 
@@ -222,9 +222,9 @@ def render_charts(over_time, counts, overdue) -> None:
             st.plotly_chart(figure, width="stretch")
 
 
-def render_rejected(tasks: list[dict]) -> None:
-    """Intune security tasks IT rejected: the requests need another answer."""
-    rejected = [task for task in tasks if task["rejected"]]
+def render_rejected(rejected: list[dict]) -> None:
+    """Intune security tasks IT rejected (in the chosen device groups): the
+    requests need another answer."""
     if not rejected:
         return
     with st.container(border=True, key="rejected_tasks"):
@@ -263,10 +263,12 @@ data = load_or_last(
     ),
 )
 
-tasks = load_or_last("intune tasks", lambda: intune.list_tasks(settings))
+rejected = load_or_last(
+    f"rejected tasks {groups}", lambda: views.load_rejected_tasks(settings, groups)
+)
 
 st.title("Remediation overview")
 render_kpis(data["kpis"])
-render_rejected(tasks)
+render_rejected(rejected)
 render_top(data["top"], in_groups=groups is not None)
 render_charts(data["over_time"], data["counts"], data["overdue"])

@@ -137,6 +137,39 @@ def test_a_task_rejected_by_it_shows_on_home_after_a_sync(live, emulator):
     assert "Rejected by it@contoso.test" in [m.value for m in after.markdown]
 
 
+def home_filtered_to(group_ids: list[int]) -> AppTest:
+    app = open_on(HOME)
+    app.sidebar.multiselect(key="device_groups").set_value(group_ids)
+    return run_on_page(app, HOME)
+
+
+def test_rejected_by_it_obeys_the_device_group_filter(live, emulator):
+    turn_intune_on(live)
+    file_with_task(open_on(RECOMMENDATIONS, {"recommendation": READER}))
+    [task] = intune.list_tasks(live)
+    emulator.act_on_task(task["task_id"], "reject", assigned_to="it@contoso.test")
+    sync_tenant(live)
+    covered = set(
+        views.load_activity_detail(live, task["activity_id"])["device_groups"]
+    )
+    groups = views.list_device_groups(live)
+    names = dict(zip(groups["group_id"].astype(int), groups["group_name"], strict=True))
+    inside = [i for i, name in names.items() if name in covered]
+    outside = [i for i, name in names.items() if name not in covered]
+    assert inside and outside, "the sample tenant has groups on both sides"
+
+    shown = home_filtered_to(inside[:1])
+    hidden = home_filtered_to(outside)
+
+    assert not shown.exception and not hidden.exception
+    assert "Rejected by IT" in [s.value for s in shown.subheader]
+    assert "Rejected by IT" not in [s.value for s in hidden.subheader]
+    assert [t["activity_id"] for t in views.load_rejected_tasks(live, outside)] == []
+    assert [t["activity_id"] for t in views.load_rejected_tasks(live, inside)] == [
+        task["activity_id"]
+    ]
+
+
 def test_demo_mode_answers_a_task_as_it(monkeypatch, settings, emulator, tmp_path):
     demo_db = synced_demo_database(settings, tmp_path)
     demo_settings = settings.with_overrides(db=demo_db)

@@ -155,6 +155,21 @@ def load_overdue_by_group(
         return store.fetch_frame(con, "overdue_by_group", params)
 
 
+def load_rejected_tasks(
+    settings, groups: Sequence[int] | None = None, today: date | None = None
+) -> list[dict]:
+    """Intune security tasks IT rejected, for activities in the chosen groups;
+    requests cancelled here are left out (their task reads rejected too).
+
+    Returns:
+        Dicts with activity_id, title and assigned_to (who in IT rejected it,
+        or None), newest task first.
+    """
+    params = {"today": _today(today), "groups": _ids(groups)}
+    with _reading(settings) as con:
+        return store.fetch_dicts(con, "rejected_tasks", params)
+
+
 def filter_activities(
     settings,
     *,
