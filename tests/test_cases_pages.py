@@ -1,0 +1,344 @@
+"""The field cases as the dashboard shows them: every page through AppTest on
+real DuckDB files synced from the emulator, and every download read back.
+
+Each test names the case file of /work/shared/cases it reads (through
+`tests.conftest.load_case`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+from unittest import mock
+
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO, load_case, process_env
+from tests.test_pages import (
+    LOCKED_WARNING,
+    hold_the_database,
+    live_environment,
+    release,
+)
+from tvmdata.sync import sync_tenant
+
+HOME = "pages/home.py"
+REMEDIATION = "pages/remediation.py"
+RECOMMENDATIONS = "pages/recommendations.py"
+DEVICE_GROUPS = "pages/device_groups.py"
+SETTINGS = "pages/settings.py"
+
+
+# Running the dashboard
+
+
+def open_dashboard(page: str, params: dict | None = None, state=None) -> AppTest:
+    """The dashboard, frame included, on `page` with `params` in the address
+    and `state` in the session (see `tests.test_pages.run_on_page`)."""
+    app = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=30)
+    app.query_params.update(params or {})
+    for key, value in (state or {}).items():
+        app.session_state[key] = value
+    app.switch_page(page)
+    original = PagesManager.__init__
+
+    def navigation_only(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    with mock.patch.object(PagesManager, "__init__", navigation_only):
+        return app.run()
+
+
+def open_again(app: AppTest, page: str, params: dict | None = None) -> AppTest:
+    """The same session, address and page run once more (a reload, a poll)."""
+    state = {k: app.session_state[k] for k in app.session_state.keys()}
+    state = {k: v for k, v in state.items() if not k.startswith("$$")}
+    return open_dashboard(page, params, state)
+
+
+def shown_tables(app: AppTest) -> list:
+    return [frame.value for frame in app.dataframe]
+
+
+def shown_words(app: AppTest) -> list[str]:
+    kinds = ("title", "subheader", "caption", "markdown", "text", "info", "metric")
+    words = [str(e.value) for kind in kinds for e in app.main.get(kind)]
+    return words + [chart.proto.spec for chart in app.main.get("plotly_chart")]
+
+
+def assert_same_tables(before: list, after: list) -> None:
+    assert len(after) == len(before)
+    for old, new in zip(before, after, strict=True):
+        assert new.equals(old), (old, new)
+
+
+def sample_ids(emulator) -> dict:
+    tenant = emulator.tenant()
+    return {
+        "activity": tenant["remediationTasks"][0]["id"],
+        "recommendation": tenant["recommendations"][0]["id"],
+        "group": str(next(m["rbacGroupId"] for m in tenant["machines"])),
+    }
+
+
+# --------------------------------------------------------------------------------
+# Case 08: the database locked by a sync's merge, on every page
+
+PAGES = {
+    "home": (HOME, None),
+    "remediation list": (REMEDIATION, {"status": "All"}),
+    "activity detail": (REMEDIATION, "activity"),
+    "recommendations": (RECOMMENDATIONS, "recommendation"),
+    "device groups": (DEVICE_GROUPS, "group"),
+    "settings": (SETTINGS, None),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_a_locked_database_keeps_every_page_on_its_data_under_one_notice(
+    monkeypatch, settings, emulator, name
+):
+    # 08-database-locked: pages loaded while a sync holds the file.
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    monkeypatch.setenv("TVM_LOCK_WAIT_SECONDS", "1")
+    page, params = PAGES[name]
+    if isinstance(params, str):
+        params = {params: sample_ids(emulator)[params]}
+    app = open_dashboard(page, params)
+    assert not app.exception and not app.error
+    tables, words = shown_tables(app), shown_words(app)
+    page_warnings = [w.value for w in app.main.warning]
+    assert tables or app.metric, "the page shows data to keep"
+
+    holder = hold_the_database(settings.db)
+    try:
+        locked = open_again(app, page, params)
+    finally:
+        release(holder)
+
+    assert not locked.exception, locked.exception
+    assert not locked.error, [e.value for e in locked.error]
+    warnings = [w.value for w in locked.main.warning]
+    notices = [w for w in warnings if re.fullmatch(LOCKED_WARNING, w)]
+    assert len(notices) == 1, warnings
+    assert [w for w in warnings if w not in notices] == page_warnings
+    assert_same_tables(tables, shown_tables(locked))
+    assert shown_words(locked) == words
+
+    unlocked = open_again(locked, page, params)
+    assert not unlocked.exception and not unlocked.error
+    assert [w.value for w in unlocked.main.warning] == page_warnings
+    assert_same_tables(tables, shown_tables(unlocked))
+
+
+# --------------------------------------------------------------------------------
+# Case 10: formulas planted in free text, in every CSV the product writes
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def capture_downloads(monkeypatch) -> dict[str, bytes]:
+    """The bytes of every download button the pages draw, by file name."""
+    files: dict[str, bytes] = {}
+    original = MediaFileManager.add
+
+    def add(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):
+        if file_name:
+            files[file_name] = path_or_data
+        return original(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add", add)
+    return files
+
+
+def read_back(document: bytes) -> list[dict]:
+    assert document.startswith(b"\xef\xbb\xbf"), "UTF-8 with a byte-order mark"
+    return list(csv.DictReader(io.StringIO(document.decode("utf-8-sig"))))
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def formula_cells(rows: list[dict]) -> list[str]:
+    """Cells a spreadsheet would run: text starting a formula, unquoted."""
+    return [
+        value
+        for row in rows
+        for value in [*row.values(), *row.keys()]
+        if value and value.startswith(FORMULA_STARTS) and not is_number(value)
+    ]
+
+
+def plant_formulas(emulator, cells: dict, numbers: dict) -> dict:
+    """The sample tenant with the case's cells in every free-text field: titles,
+    notes, descriptions, components, device names and a device-group name."""
+    data = emulator.tenant()
+    group_name = cells["description"]
+    names = {m["id"]: f"{cells['computerDnsName']}-{i}"
+             for i, m in enumerate(data["machines"])}  # fmt: skip
+    for machine in data["machines"]:
+        machine["computerDnsName"] = names[machine["id"]]
+        if machine["rbacGroupId"] == 101:
+            machine["rbacGroupName"] = group_name
+    for refs in [*data["taskMachines"].values(),
+                 *data["recommendationMachines"].values()]:  # fmt: skip
+        for ref in refs:
+            ref["computerDnsName"] = names[ref["id"]]
+            if ref["rbacGroupName"] == "Finance":
+                ref["rbacGroupName"] = group_name
+    for i, task in enumerate(data["remediationTasks"]):
+        task.update(
+            title=f"{cells['title']} {i}",
+            requesterNotes=cells["requesterNotes" if i % 2 else "notes2"],
+            relatedComponent=cells["relatedComponent"],
+            description=cells["description"],
+        )
+        if task["rbacGroupNames"]:
+            task["rbacGroupNames"] = [
+                group_name if g == "Finance" else g for g in task["rbacGroupNames"]
+            ]
+    data["remediationTasks"][0]["targetDevices"] = numbers["targetDevices"]
+    for rec in data["recommendations"]:
+        rec["recommendationName"] = f"{cells['title']} {rec['id']}"
+    emulator.set_tenant(data)
+    return {
+        "group": group_name,
+        "devices": sorted(names.values()),
+        "tasks": data["remediationTasks"],
+    }
+
+
+@pytest.fixture
+def planted(monkeypatch, settings, emulator):
+    case = load_case("10")["input"]
+    planted = plant_formulas(emulator, case["cells"], case["numbers"])
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    return {**case, **planted, "ids": sample_ids(emulator)}
+
+
+def test_every_dashboard_download_writes_planted_formulas_as_text(
+    monkeypatch, settings, emulator, planted
+):
+    # 10-csv-formula-injection: the Remediation list, an activity's devices,
+    # and every file of the Device groups page (the progress report included).
+    files = capture_downloads(monkeypatch)
+    activity, group = planted["ids"]["activity"], "101"
+
+    pages = [
+        open_dashboard(REMEDIATION, {"status": "All"}),
+        open_dashboard(REMEDIATION, {"activity": activity}),
+        open_dashboard(DEVICE_GROUPS, {"group": group}),
+    ]
+
+    assert all(not app.exception and not app.error for app in pages), [
+        (a.exception, a.error) for a in pages
+    ]
+    kinds = ["activities-all", "devices-", "device-groups", "forecasts",
+             "regressions", "regressions-per-group", "months", "progress-report",
+             "burndown", "group-activities", "exposed-devices"]  # fmt: skip
+    for kind in kinds:
+        assert any(name.startswith(kind) for name in files), (kind, sorted(files))
+    for name, document in files.items():
+        rows = read_back(document)
+        assert formula_cells(rows) == [], name
+    listed = read_back(
+        next(v for k, v in files.items() if k.startswith("activities-all"))
+    )
+    first = next(r for r in listed if r["Activity id"] == activity)
+    assert first["Remediation activity"] == "'" + planted["cells"]["title"] + " 0"
+    assert first["Notes"] == "'" + planted["cells"]["notes2"].strip()
+    assert first["Related component"] == "'" + planted["cells"]["relatedComponent"]
+    assert first["Target devices"] == str(planted["numbers"]["targetDevices"])
+    devices = read_back(next(v for k, v in files.items() if k.startswith("devices")))
+    assert {r["Device name"] for r in devices} <= {
+        "'" + name for name in planted["devices"]
+    }
+    assert devices, "the activity's devices are exported"
+    report = read_back(
+        next(v for k, v in files.items() if k.startswith("progress-report"))
+    )
+    assert "'" + planted["group"] in {r["Device group"] for r in report}
+
+
+def run_cli(settings, *args) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "tvmdata", *args],
+        env=process_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def reopen_then_complete(settings, emulator, task_id: str) -> None:
+    """Sync `task_id` while active with the devices of the first activity
+    exposed, then completed, so that it has an exposure history to archive."""
+    data = emulator.tenant()
+    task = next(t for t in data["remediationTasks"] if t["id"] == task_id)
+    done = dict(task)
+    task.update(status="Active", fixedDevices=0)
+    first = data["remediationTasks"][0]["id"]
+    data["taskMachines"][task_id] = data["taskMachines"][first]
+    emulator.set_tenant(data)
+    sync_tenant(settings)
+    task.update(done)
+    data["taskMachines"][task_id] = []
+    emulator.set_tenant(data)
+    sync_tenant(settings)
+
+
+def test_command_line_exports_and_purge_archives_write_planted_formulas_as_text(
+    settings, emulator, planted, tmp_path
+):
+    # 10-csv-formula-injection: `export activities`, `export devices` and the
+    # archive `purge --archive` writes before deleting.
+    activity = planted["ids"]["activity"]
+    completed = [t["id"] for t in planted["tasks"] if t["status"] == "Completed"]
+    reopen_then_complete(settings, emulator, completed[0])
+    archive = tmp_path / "archive"
+    archive.mkdir()
+
+    run_cli(settings, "export", "activities", "--out", str(tmp_path / "a.csv"))
+    run_cli(settings, "export", "devices", "--activity", activity,
+            "--out", str(tmp_path / "d.csv"))  # fmt: skip
+    run_cli(settings, "purge", "--days", "1", "--archive", str(archive))
+
+    archived = sorted(archive.glob("*.csv"))
+    assert [p.name.split("-20")[0] for p in archived] == [
+        "activities",
+        "activity-devices",
+    ]
+    for path in [tmp_path / "a.csv", tmp_path / "d.csv", *archived]:
+        rows = read_back(path.read_bytes())
+        assert rows, path.name
+        assert formula_cells(rows) == [], path.name
+    activities = read_back((tmp_path / "a.csv").read_bytes())
+    first = next(r for r in activities if r["Activity id"] == activity)
+    assert first["Target devices"] == str(planted["numbers"]["targetDevices"])
+    assert first["Device groups"].startswith("'")
+    devices = read_back((tmp_path / "d.csv").read_bytes())
+    assert {r["Device name"] for r in devices} <= {
+        "'" + name for name in planted["devices"]
+    }
+    purged = read_back(archived[0].read_bytes())
+    assert [r["activity_id"] for r in purged] == completed
+    assert purged[0]["title"].startswith("'" + planted["cells"]["title"])
+    assert purged[0]["description"] == "'" + planted["cells"]["description"]
+    history = read_back(archived[1].read_bytes())
+    assert history and all(r["computer_dns_name"].startswith("'") for r in history)
