@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
+import pandas as pd
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.pages_manager import PagesManager
@@ -26,6 +30,8 @@ from tests.test_pages import (
     live_environment,
     release,
 )
+from tests.test_remediation_page import in_order
+from tests.test_sync import case_06_tenant, machine, rows, tenant_with
 from tvmdata.sync import sync_tenant
 
 HOME = "pages/home.py"
@@ -189,10 +195,10 @@ def plant_formulas(emulator, cells: dict, numbers: dict) -> dict:
     group_name = cells["description"]
     names = {m["id"]: f"{cells['computerDnsName']}-{i}"
              for i, m in enumerate(data["machines"])}  # fmt: skip
-    for machine in data["machines"]:
-        machine["computerDnsName"] = names[machine["id"]]
-        if machine["rbacGroupId"] == 101:
-            machine["rbacGroupName"] = group_name
+    for device in data["machines"]:
+        device["computerDnsName"] = names[device["id"]]
+        if device["rbacGroupId"] == 101:
+            device["rbacGroupName"] = group_name
     for refs in [*data["taskMachines"].values(),
                  *data["recommendationMachines"].values()]:  # fmt: skip
         for ref in refs:
@@ -342,3 +348,128 @@ def test_command_line_exports_and_purge_archives_write_planted_formulas_as_text(
     assert purged[0]["description"] == "'" + planted["cells"]["description"]
     history = read_back(archived[1].read_bytes())
     assert history and all(r["computer_dns_name"].startswith("'") for r in history)
+
+
+# --------------------------------------------------------------------------------
+# Case 06: timestamps of any precision and zone, shown the same to everyone
+
+ZONES = ["UTC", "Pacific/Auckland", "America/Los_Angeles"]
+ONE_DAY_FORMAT = "D MMM YYYY"
+
+
+@pytest.fixture
+def in_zone(request, monkeypatch):
+    """The process's local time zone set to `request.param` for the test."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    assert (time.localtime().tm_gmtoff != 0) == (request.param != "UTC")
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def time_configs(app: AppTest) -> dict[str, tuple[str, str]]:
+    """Every date or time column the page's tables show: (type, format)."""
+    configs = {}
+    for table in app.dataframe:
+        for name, config in json.loads(table.proto.columns or "{}").items():
+            kind = config.get("type_config", {})
+            if kind.get("type") in ("date", "datetime", "time"):
+                configs[name] = (kind["type"], kind.get("format"))
+    return configs
+
+
+def instants(app: AppTest, configs: dict) -> list:
+    """The columns shown as a date and time (not a calendar day), as loaded."""
+    return [
+        frame[name]
+        for frame in shown_tables(app)
+        for name in frame.columns
+        if configs.get(name, ("",))[0] == "datetime"
+    ]
+
+
+def facts(app: AppTest) -> dict[str, str]:
+    """The detail's facts: each caption with the text drawn right after it."""
+    drawn = [e for e in in_order(app.main) if e.type in ("caption", "text")]
+    return {
+        label.value: value.value
+        for label, value in zip(drawn, drawn[1:], strict=False)
+        if label.type == "caption" and value.type == "text"
+    }
+
+
+@pytest.mark.parametrize("in_zone", ZONES, indirect=True)
+def test_the_case_timestamps_show_as_one_utc_day_format_on_every_page(
+    monkeypatch, settings, emulator, in_zone
+):
+    # 06-timestamps: t2 was created and is due at 2021-02-11T00:00:00Z, the
+    # first instant of 11 Feb in UTC and still 10 Feb in Los Angeles.
+    case_06_tenant(emulator)
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+
+    listing = open_dashboard(REMEDIATION, {"status": "All"})
+    detail = open_dashboard(REMEDIATION, {"activity": "t2"})
+    home = open_dashboard(HOME)
+    history = open_dashboard(SETTINGS)
+
+    for app in (listing, detail, home, history):
+        assert not app.exception and not app.error
+    for app in (listing, detail, history):
+        configs = time_configs(app)
+        assert configs, "the page shows times"
+        assert {f[: len(ONE_DAY_FORMAT)] for _, f in configs.values()} == {
+            ONE_DAY_FORMAT
+        }, configs
+        shown = instants(app, configs)
+        assert shown, "the page shows instants"
+        for column in shown:
+            # An instant with its zone is shown in UTC whatever the viewer's.
+            assert str(column.dt.tz) == "UTC", column.name
+    listed = listing.dataframe[0].value
+    created = dict(zip(listed["activity_id"], listed["created_on"], strict=True))
+    assert created["t5"] == pd.Timestamp("2017-01-01 08:02:18.199408", tz="UTC")
+    assert created["t2"] == pd.Timestamp("2021-02-11", tz="UTC")
+    shown = facts(detail)
+    assert shown["Created on"] == "11 Feb 2021"
+    assert shown["Due date"].startswith("11 Feb 2021 (")
+    assert shown["Due date"].endswith(" days overdue)")
+    assert "Due 11 Feb 2021 · :red[**Overdue**]" in [
+        m.value for m in home.main.markdown
+    ]
+
+
+def test_every_time_column_in_the_store_is_a_utc_timestamp_or_a_calendar_day(
+    settings, emulator
+):
+    # 06-timestamps: machines' firstSeen and lastSeen, like the activities'
+    # times, keep the instant whatever the precision and zone.
+    values = case_06_tenant(emulator)
+    data = emulator.tenant()
+    devices = [
+        machine(f"m{i}", 101, "Finance", firstSeen=value, lastSeen=value)
+        for i, value in enumerate(values)
+    ]
+    tenant_with(emulator, devices, data["remediationTasks"], {})
+
+    sync_tenant(settings)
+
+    seen = dict(rows(settings, "select machine_id, first_seen from machines"))
+    last = dict(rows(settings, "select machine_id, last_seen from machines"))
+    assert seen == last
+    assert seen["m0"] == datetime(2021, 1, 12, 18, 54, 11, 549947, tzinfo=UTC)
+    assert seen["m3"] == datetime(2020, 11, 3, 10, 13, 34, 847688, tzinfo=UTC)
+    assert seen["m5"] == datetime(2017, 1, 1, 8, 2, 18, 199408, tzinfo=UTC)
+    assert all(v.utcoffset() == timedelta(0) for v in seen.values())
+    kinds = rows(
+        settings,
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where data_type ilike '%time%' or data_type = 'DATE' order by all",
+    )
+    assert ("machines", "first_seen", "TIMESTAMP WITH TIME ZONE") in kinds
+    days = {(t, c) for t, c, kind in kinds if kind == "DATE"}
+    assert days == {("activities", "due_on"), ("requests", "due_on"),
+                    ("group_daily_totals", "day")}  # fmt: skip
+    others = {kind for _, _, kind in kinds if kind != "DATE"}
+    assert others == {"TIMESTAMP WITH TIME ZONE"}
