@@ -29,6 +29,10 @@ _LOCKED_THIS_RUN = "tvm_database_locked_this_run"
 _WARNED_THIS_RUN = "tvm_lock_warned_this_run"
 GROUPS_KEY = "device_groups"
 _ALL_GROUPS = "tvm_all_device_groups"
+# The chosen groups in the address (`?groups=101&groups=102`), so a shared link
+# keeps them; every group is no parameter.
+GROUPS_PARAM = "groups"
+_GROUPS_READ = "tvm_device_groups_read_from_address"
 _SYNC_NOTICE = "tvm_sync_now_notice"
 _WATCHED_SYNC = "tvm_watched_sync"
 POLL_SECONDS = 3
@@ -305,7 +309,7 @@ def render_group_filter(settings) -> None:
     names = dict(zip(groups["group_id"], groups["group_name"], strict=True))
     ids = [int(i) for i in groups["group_id"]]
     previous = st.session_state.get(_ALL_GROUPS)
-    chosen = st.session_state.get(GROUPS_KEY) or []
+    chosen = _chosen_groups()
     # Groups the last sync brought join a choice that held every group.
     everything = chosen and previous is not None and set(previous) <= set(chosen)
     chosen = ids if everything else [i for i in chosen if i in names]
@@ -320,6 +324,38 @@ def render_group_filter(settings) -> None:
         help="Every page shows the chosen device groups only; choose none to "
         "see every group.",
     )
+    write_groups_to_address(st.session_state[GROUPS_KEY], ids)
+
+
+def _chosen_groups() -> list[int]:
+    """The sidebar's choice; on a session's first run, the address's."""
+    if st.session_state.get(_GROUPS_READ):
+        return st.session_state.get(GROUPS_KEY) or []
+    st.session_state[_GROUPS_READ] = True
+    return st.session_state.get(GROUPS_KEY) or groups_in_address()
+
+
+def groups_in_address() -> list[int]:
+    """The device-group ids the address names (`?groups=101&groups=102`, or
+    `?groups=101,102`); anything that is not an id is left out."""
+    ids = []
+    for value in st.query_params.get_all(GROUPS_PARAM):
+        ids += [int(p) for p in value.split(",") if p.strip().isdigit()]
+    return list(dict.fromkeys(ids))
+
+
+def write_groups_to_address(chosen: list[int], every: list[int]) -> None:
+    """Put a choice that narrows the pages in the address; every group (none
+    chosen, or all) is no parameter. The frame calls this on every run, so the
+    parameter comes back after a page switch drops it."""
+    narrows = chosen and not set(every) <= set(chosen)
+    wanted = [str(i) for i in sorted(chosen)] if narrows else []
+    if st.query_params.get_all(GROUPS_PARAM) == wanted:
+        return
+    if wanted:
+        st.query_params[GROUPS_PARAM] = wanted
+    else:
+        del st.query_params[GROUPS_PARAM]
 
 
 @st.cache_data(show_spinner=False, ttl=3600)

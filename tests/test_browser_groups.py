@@ -101,3 +101,34 @@ def test_the_group_filter_changes_the_group_table_and_its_download(synced):
     assert int(rows_before) - int(rows_after) == 2
     assert re.match(r"device-groups-all-groups-as-of-\d{4}-\d\d-\d\d-", name_before)
     assert re.match(r"device-groups-finance-as-of-\d{4}-\d\d-\d\d-", name_after)
+
+
+def test_the_chosen_groups_stay_in_the_address_across_page_switches(synced):
+    groups = progress.load_group_progress(synced)
+    finance = int(groups.loc[groups["group_name"] == "Finance", "group_id"].iloc[0])
+
+    with streamlit_server(process_env(synced)) as url, chromium_browser() as browser:
+        page = new_page(browser)
+        # A shared link to Home with one group chosen.
+        page.goto(f"{url}/?groups={finance}")
+        wait_until_idle(page)
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_text("Device groups: 1 of 3")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        visited = []
+        for name, path in (("Remediation", "/remediation"), ("Home", "/")):
+            sidebar.get_by_role("link", name=name).click()
+            expect(page).to_have_url(f"{url}{path}?groups={finance}", timeout=WAIT_MS)
+            wait_until_idle(page)
+            visited.append(page.url)
+        expect(sidebar.get_by_text("Device groups: 1 of 3")).to_be_visible()
+
+        # Back to every group: no parameter left.
+        sidebar.get_by_role("button", name="Clear all").click()
+        expect(page).to_have_url(f"{url}/", timeout=WAIT_MS)
+
+    assert visited == [
+        f"{url}/remediation?groups={finance}",
+        f"{url}/?groups={finance}",
+    ]
