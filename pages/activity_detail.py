@@ -222,7 +222,7 @@ def _retry_task(settings, activity_id: str) -> None:
 def _render_summary(detail: dict, request: dict | None, today) -> None:
     words = [
         detail["status"],
-        f"{detail['priority']} priority",
+        f"{detail['priority']} priority" if detail["priority"] else None,
         detail["remediation_type_label"],
     ]
     if detail["overdue"]:

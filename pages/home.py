@@ -42,6 +42,8 @@ OVERDUE_CAPTION = (
     "so the bars can add up to more than the Overdue activities tile."
 )
 PRIORITY_COLORS = {"High": "#d13438", "Medium": "#ff8c00", "Low": "#0078d4"}
+# Defender leaves the priority out of some activities.
+NO_PRIORITY = "No priority"
 
 
 @st.cache_data(show_spinner=False, ttl=3600)
@@ -71,8 +73,8 @@ def top_progress(row, in_groups: bool) -> tuple[float, str]:
         if target == 0:
             return 0.0, "No tracked device in the selected groups"
         return fixed / target, f"{fixed} of {target} devices fixed in selected groups"
-    fixed = int(row.fixed_devices or 0)
-    target = int(row.target_devices or 0)
+    fixed = _count(row.fixed_devices)
+    target = _count(row.target_devices)
     progress = 0.0 if pd.isna(row.progress) else float(row.progress)
     scope = " (whole activity: not tracked per group yet)" if in_groups else ""
     return progress, f"{fixed} of {target} devices fixed{scope}"
@@ -145,10 +147,9 @@ def render_top(top: pd.DataFrame, in_groups: bool) -> None:
                 due.markdown(f"Due {due_label(row.due_on)}{marker}")
                 progress, text = top_progress(row, in_groups)
                 st.progress(min(max(progress, 0.0), 1.0), text=text)
-                st.caption(
-                    f"{row.priority} priority · "
-                    f"{plain(_group_names(row.device_groups)) or 'No device group'}"
-                )
+                priority = f"{row.priority} priority · " if row.priority else ""
+                names = plain(_group_names(row.device_groups)) or "No device group"
+                st.caption(f"{priority}{names}")
 
 
 def render_charts(over_time, counts, overdue) -> None:
@@ -192,7 +193,7 @@ def render_charts(over_time, counts, overdue) -> None:
             )
         else:
             figure = px.bar(
-                counts,
+                counts.fillna({"priority": NO_PRIORITY}),
                 x="status",
                 y="activities",
                 color="priority",
@@ -242,6 +243,11 @@ def render_rejected(rejected: list[dict]) -> None:
                 query_params={"activity": task["activity_id"]},
             )
             when.markdown(plain(f"Rejected{who}"))
+
+
+def _count(value) -> int:
+    # Defender leaves device counts out of some activities: they show as 0.
+    return 0 if value is None or pd.isna(value) else int(value)
 
 
 def _group_names(groups) -> str:

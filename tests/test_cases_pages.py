@@ -473,3 +473,114 @@ def test_every_time_column_in_the_store_is_a_utc_timestamp_or_a_calendar_day(
                     ("group_daily_totals", "day")}  # fmt: skip
     others = {kind for _, _, kind in kinds if kind != "DATE"}
     assert others == {"TIMESTAMP WITH TIME ZONE"}
+
+
+# --------------------------------------------------------------------------------
+# Case 07: optional fields absent, null or empty, shown as blanks
+
+PLACEHOLDERS = re.compile(r"\b(None|nan|NaN|NaT)\b|<NA>")
+
+
+def placeholders(words: list) -> list[str]:
+    """Shown words that leak a missing value's programming name."""
+    return [w for w in words if isinstance(w, str) and PLACEHOLDERS.search(w)]
+
+
+def table_cells(app: AppTest) -> list[str]:
+    """Every cell of the page's tables as the browser would get its text."""
+    return [
+        str(value)
+        for frame in shown_tables(app)
+        for column in frame.columns
+        for value in frame[column].tolist()
+        if isinstance(value, str)
+    ]
+
+
+@pytest.fixture
+def sparse(monkeypatch, settings, emulator):
+    case = load_case("07")["input"]
+    tenant_with(emulator, [], [case["remediationTask"]], {}, case["recommendations"])
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    return case
+
+
+def test_a_task_without_optional_fields_shows_blanks_on_every_page_and_csv(
+    monkeypatch, sparse
+):
+    # 07-null-missing-empty: the task has no scid, dueOn or fixedDevices and a
+    # null completerEmail.
+    task = sparse["remediationTask"]
+    files = capture_downloads(monkeypatch)
+
+    listing = open_dashboard(REMEDIATION, {"status": "All"})
+    detail = open_dashboard(REMEDIATION, {"activity": task["id"]})
+    home = open_dashboard(HOME)
+    groups = open_dashboard(DEVICE_GROUPS)
+
+    for app in (listing, detail, home, groups):
+        assert not app.exception, app.exception
+        assert not app.error, [e.value for e in app.error]
+        assert placeholders(shown_words(app) + table_cells(app)) == []
+    row = listing.dataframe[0].value.set_index("activity_id").loc[task["id"]]
+    assert row["activity"] == task["title"]
+    assert pd.isna(row["due_on"]) and pd.isna(row["progress"])
+    assert pd.isna(row["completed_by"])
+    shown = facts(detail)
+    assert shown["Due date"] == "No due date"
+    assert shown["Activity id"] == task["id"]
+    assert task["title"] in [t.value for t in detail.main.title]
+    assert [m.value for m in home.metric][0] == "1", "the active task counts"
+    assert task["id"] not in str([link.proto for link in home.get("page_link")])
+    listed = read_back(next(v for k, v in files.items() if k.startswith("activ")))
+    written = next(r for r in listed if r["Activity id"] == task["id"])
+    assert written["Due date"] == "" and written["Fixed devices"] == ""
+    assert written["Completed by"] == ""
+    assert placeholders([v for r in listed for v in r.values()]) == []
+    devices = read_back(next(v for k, v in files.items() if k.startswith("devices")))
+    assert devices == []
+
+
+def test_recommendations_with_empty_and_null_versions_show_a_dash(sparse):
+    # 07-null-missing-empty: absent, empty and null recommendedVersion.
+    ids = [r["id"] for r in sparse["recommendations"]]
+
+    listing = open_dashboard(RECOMMENDATIONS)
+    details = [open_dashboard(RECOMMENDATIONS, {"recommendation": i}) for i in ids]
+
+    for app in (listing, *details):
+        assert not app.exception, app.exception
+        assert not app.error, [e.value for e in app.error]
+        assert placeholders(shown_words(app) + table_cells(app)) == []
+    assert sorted(listing.dataframe[0].value["recommendation_id"]) == sorted(ids)
+    for app in details:
+        metrics = {m.label: m.value for m in app.metric}
+        assert metrics["Recommended version"] == "—"
+
+
+def test_the_top_card_shows_a_task_without_optional_fields_with_blanks(
+    monkeypatch, settings, emulator
+):
+    # 07-null-missing-empty: the case's task, given a due date so that the
+    # Top remediation activities card lists it; still no priority, type,
+    # device counts or device groups.
+    task = dict(load_case("07")["input"]["remediationTask"])
+    task["dueOn"] = "2021-02-11T00:00:00Z"
+    tenant_with(emulator, [], [task], {})
+    sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+
+    home = open_dashboard(HOME)
+
+    assert not home.exception, home.exception[0].stack_trace if home.exception else ""
+    assert not home.error
+    card = home.main.get("page_link")
+    assert task["id"] in str([link.proto for link in card])
+    words = shown_words(home) + [p.proto.text for p in home.get("progress")]
+    assert placeholders(words) == []
+    assert "Due 11 Feb 2021 · :red[**Overdue**]" in words
+    assert "0 of 0 devices fixed" in words
+    assert "No device group" in words
+    charts = [c.proto.spec for c in home.main.get("plotly_chart")]
+    assert any('"name":"No priority"' in spec for spec in charts)
