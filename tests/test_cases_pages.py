@@ -32,6 +32,8 @@ from tests.test_pages import (
 )
 from tests.test_remediation_page import in_order
 from tests.test_sync import case_06_tenant, machine, rows, tenant_with
+from tvmdata import labels, store, views
+from tvmdata.errors import PermissionMissing
 from tvmdata.sync import sync_tenant
 
 HOME = "pages/home.py"
@@ -584,3 +586,44 @@ def test_the_top_card_shows_a_task_without_optional_fields_with_blanks(
     assert "No device group" in words
     charts = [c.proto.spec for c in home.main.get("plotly_chart")]
     assert any('"name":"No priority"' in spec for spec in charts)
+
+
+# --------------------------------------------------------------------------------
+# Case 02: a sync refused for a missing permission, as the pages say it
+
+
+def test_after_a_403_every_page_keeps_the_last_data_as_of_its_sync_and_names_the_fix(
+    monkeypatch, settings, emulator
+):
+    # 02-missing-permission-403: the last good sync's data stays, with its
+    # "as of" time, under a warning naming the permission and the fix.
+    case = load_case("02")
+    permission = re.search(r"\((\S+\.Read\.All)\)", str(case["input"])).group(1)
+    sync_tenant(settings)
+    good = store.load_sync_status(settings)
+    listed_before = views.filter_activities(settings)["activity_id"].tolist()
+    emulator.script(r"^/api/remediationTasks$", case["input"]["responses"])
+    with pytest.raises(PermissionMissing):
+        sync_tenant(settings)
+    live_environment(monkeypatch, settings)
+    as_of = labels.data_as_of(good)
+
+    pages = {page: open_dashboard(page) for page in
+             (HOME, REMEDIATION, DEVICE_GROUPS, RECOMMENDATIONS, SETTINGS)}  # fmt: skip
+
+    for page, app in pages.items():
+        assert not app.exception and not app.error, page
+        warning = [w.value for w in app.sidebar.warning]
+        assert len(warning) == 1, (page, warning)
+        assert warning[0].startswith("The last sync failed: ")
+        assert permission in warning[0] and "grant" in warning[0], warning[0]
+        assert "app registration" in warning[0]
+    listing = pages[REMEDIATION]
+    assert listing.dataframe[0].value["activity_id"].tolist() == listed_before
+    assert listing.caption[0].value == f"{len(listed_before)} activities · {as_of}"
+    assert as_of in [c.value for c in pages[DEVICE_GROUPS].main.caption]
+    assert as_of.startswith("Data as of ") and "(last sync)" in as_of
+    history = pages[SETTINGS].dataframe
+    runs = next(t.value for t in history if "outcome" in t.value.columns)
+    assert runs["outcome"].tolist()[:2] == ["Failed", "Succeeded"]
+    assert permission in runs["error"].tolist()[0]
