@@ -3,10 +3,12 @@
 import streamlit as st
 
 from pages.common import (
+    identify_user,
     inside_frame,
     render_failure_banner,
     render_freshness,
     render_group_filter,
+    render_identity,
     render_sync_now,
     settings_or_stop,
     start_run,
@@ -26,10 +28,12 @@ st.html(
     "</style>"
 )
 
-# Navigation comes first: if the page stops below, Streamlit must not fall back
-# to listing every file in pages/ (helpers included) as a page.
-navigation = st.navigation(
-    [
+
+def pages_for(actor) -> list:
+    """The pages this user may open: Settings for admins only. Without a user
+    (closed pages) they are still registered, so that an address keeps its page
+    once the reason is gone."""
+    return [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/remediation.py", title="Remediation", icon=":material/build:"),
         # Each address is its file's name, so that a page opened directly on
@@ -41,19 +45,30 @@ navigation = st.navigation(
             icon=":material/security:",
             url_path="recommendations",
         ),
-        st.Page(
-            "pages/settings.py",
-            title="Settings",
-            icon=":material/settings:",
-            url_path="settings",
-        ),
-    ]
-)
+    ] + ([_settings_page()] if actor and actor.may("settings") else [])
+
+
+def _settings_page():
+    return st.Page(
+        "pages/settings.py",
+        title="Settings",
+        icon=":material/settings:",
+        url_path="settings",
+    )
+
+
 start_run()
+actor = identify_user()
+# Navigation comes before any stop: Streamlit must not fall back to listing
+# every file in pages/ (helpers included) as a page.
+navigation = st.navigation(pages_for(actor), position="sidebar" if actor else "hidden")
+if actor is None:
+    st.stop()
 settings = settings_or_stop()
 render_freshness(settings)
 render_sync_now(settings)
 render_group_filter(settings)
+render_identity(actor)
 render_failure_banner(settings)
 with inside_frame():
     navigation.run()

@@ -1,5 +1,5 @@
-"""What every page shares: the deployment's settings, the data freshness, and
-reads that survive a locked database."""
+"""What every page shares: the deployment's settings, who is signed in, the data
+freshness, and reads that survive a locked database."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from typing import TypeVar
 
 import streamlit as st
 
-from tvmdata import background, demo, labels, store, views
+from tvmdata import access, background, demo, labels, store, views
 from tvmdata.config import load_settings
-from tvmdata.errors import DatabaseLocked, TvmError
+from tvmdata.errors import AccessRefused, DatabaseLocked, SignInRequired, TvmError
 from tvmdata.sync import sync_in_progress
 
 T = TypeVar("T")
@@ -35,6 +35,11 @@ GROUPS_PARAM = "groups"
 _GROUPS_READ = "tvm_device_groups_read_from_address"
 _SYNC_NOTICE = "tvm_sync_now_notice"
 _WATCHED_SYNC = "tvm_watched_sync"
+_ACTOR = "tvm_actor"
+NO_SIGN_IN_LINE = (
+    "No sign-in: everyone who opens this address acts as the operator, with "
+    "every right."
+)
 POLL_SECONDS = 3
 FAILURES_FOR_BANNER = 3
 START_GRACE_SECONDS = 30
@@ -97,6 +102,90 @@ def settings_or_stop():
     except TvmError as exc:
         st.error(str(exc))
         st.stop()
+
+
+def identify_user():
+    """The signed-in user as an `access.Actor`, or None after showing why the
+    pages are closed (settings to fix, sign-in needed, or a refusal).
+
+    Nothing here stops the run: the frame builds its navigation first.
+    """
+    try:
+        settings = current_settings()
+        policy = access.load_policy(settings)
+        actor = access.identify(policy, _claims(), _group_names(settings))
+    except SignInRequired as exc:
+        _render_sign_in(policy, str(exc))
+        return None
+    except AccessRefused as exc:
+        st.title("Access refused")
+        st.error(str(exc))
+        st.button("Sign out", on_click=st.logout, key="sign_out_refused")
+        return None
+    except TvmError as exc:
+        st.error(str(exc))
+        return None
+    st.session_state[_ACTOR] = actor
+    return actor
+
+
+def current_actor() -> access.Actor:
+    """Who this run acts for (set by the frame on every run)."""
+    return st.session_state.get(_ACTOR, access.OPERATOR)
+
+
+def may(right: str) -> bool:
+    """Whether the current user's role holds `right` (see `access.RIGHTS`)."""
+    return current_actor().may(right)
+
+
+def _claims() -> dict:
+    return dict(st.user.to_dict())
+
+
+def _group_names(settings) -> dict[int, str]:
+    """Every device group, id → name, for resolving scopes; empty without data."""
+    try:
+        groups = _load_kept(
+            "device_groups", lambda: _device_groups(*data_version(settings), settings)
+        )
+    except TvmError:
+        kept = st.session_state.get(_KEPT, {}).get("device_groups")
+        if kept is None:
+            return {}
+        groups = kept.value
+    return {
+        int(i): n for i, n in zip(groups["group_id"], groups["group_name"], strict=True)
+    }
+
+
+def _render_sign_in(policy: access.AccessPolicy, message: str) -> None:
+    st.title("Remediation dashboard")
+    st.write(message)
+    st.button(
+        "Sign in with Microsoft",
+        type="primary",
+        icon=":material/login:",
+        key="sign_in",
+        on_click=st.login,
+        args=(policy.provider,) if policy.provider else (),
+    )
+
+
+def render_identity(actor: access.Actor) -> None:
+    """The sidebar's line on who is signed in, or that nobody needs to be."""
+    if not actor.signed_in:
+        st.sidebar.caption(NO_SIGN_IN_LINE)
+        return
+    scope = (
+        "every device group"
+        if actor.groups is None
+        else (
+            f"{len(actor.groups)} device group{'s' if len(actor.groups) != 1 else ''}"
+        )
+    )
+    st.sidebar.caption(f"Signed in as {plain(actor.email)} · {actor.role} · {scope}")
+    st.sidebar.button("Sign out", on_click=st.logout, key="sign_out")
 
 
 def start_run() -> None:
@@ -218,8 +307,11 @@ def render_sync_now(settings) -> None:
     """The sidebar's "Sync now" button, disabled while a sync runs.
 
     The sync starts in the button's callback, which runs once per click, so a
-    rerun of the page never starts a second one.
+    rerun of the page never starts a second one. Left out for users whose
+    role may not start syncs.
     """
+    if not may("sync"):
+        return
     st.sidebar.button(
         "Sync now",
         key="sync_now",
@@ -242,7 +334,7 @@ def render_sync_now(settings) -> None:
 
 def _start_sync(settings) -> None:
     try:
-        background.start_sync(settings, source="dashboard")
+        background.start_sync(settings, source="dashboard", started_by=current_actor())
     except TvmError as exc:
         st.session_state[_SYNC_NOTICE] = (True, str(exc))
     except OSError as exc:
@@ -269,12 +361,14 @@ def data_version(settings) -> tuple[str, int | None]:
 
 def selected_groups() -> list[int] | None:
     """The device groups chosen in the sidebar: None for every group (none
-    chosen, all chosen, or the filter not drawn), else their ids."""
+    chosen, all chosen, or the filter not drawn), else their ids; for a user
+    limited to some groups, always a list within them."""
     chosen = st.session_state.get(GROUPS_KEY)
     every = st.session_state.get(_ALL_GROUPS)
     if not chosen or every is None or set(every) <= set(chosen):
-        return None
-    return sorted(chosen)
+        chosen = None
+    # A user limited to some device groups never gets "every group".
+    return current_actor().scoped(chosen)
 
 
 def groups_label(chosen: int, total: int) -> str:
@@ -306,6 +400,9 @@ def render_group_filter(settings) -> None:
             st.session_state.pop(_ALL_GROUPS, None)
             return
         groups = kept.value
+    scope = current_actor().groups
+    if scope is not None:
+        groups = groups[groups["group_id"].isin(list(scope))]
     names = dict(zip(groups["group_id"], groups["group_name"], strict=True))
     ids = [int(i) for i in groups["group_id"]]
     previous = st.session_state.get(_ALL_GROUPS)

@@ -22,8 +22,10 @@ import plotly.express as px
 import streamlit as st
 
 from pages.common import (
+    current_actor,
     data_version,
     load_or_last,
+    may,
     plain,
     require_frame,
     selected_groups,
@@ -381,6 +383,12 @@ def _render_devices(devices: pd.DataFrame) -> None:
 def render_request_form(settings, rec: dict, groups: pd.DataFrame, version) -> None:
     rec_id = rec["recommendation_id"]
     st.subheader("Remediation options")
+    if not may("request"):
+        st.caption(
+            f"Your role ({current_actor().role}) can read and export; filing "
+            "requests needs the requester role."
+        )
+        return
     # The form's token stays until "File another request": whether it was
     # filed is read from the store, so a click whose run was cut short by the
     # next one (a double click) still shows the request it filed.
@@ -557,7 +565,7 @@ def _submit(settings, rec_id: str, keys: dict) -> None:
         remediation.file_request(
             settings,
             form,
-            _signed_in_email(),
+            current_actor(),
             datetime.now(UTC),
             intune_task=bool(st.session_state.get(keys["intune"])),
         )
@@ -623,12 +631,6 @@ def _start_over(rec_id: str) -> None:
     st.session_state.setdefault(_TOKENS, {})[rec_id] = remediation.new_form_token()
     for key in _form_keys(rec_id).values():
         st.session_state.pop(key, None)
-
-
-def _signed_in_email() -> str | None:
-    if not st.user.get("is_logged_in"):
-        return None
-    return st.user.get("email")
 
 
 # The page

@@ -1,6 +1,6 @@
-"""Settings: the operational settings users change (stored in the database),
-the deployment settings shown read-only, a connection test and the sync
-history.
+"""Settings, for administrators: the operational settings users change (stored
+in the database), the deployment settings shown read-only, a connection test,
+the sync history and the audit log.
 
 Deployment settings (tenant, credentials, hosts, database path, sign-in) are
 changed where they live, in environment variables or `.streamlit/secrets.toml`;
@@ -14,13 +14,20 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from pages.common import load_or_last, require_frame, settings_or_stop
-from tvmdata import demo, intune, opsettings, recommendations
+from pages.common import (
+    current_actor,
+    load_or_last,
+    may,
+    require_frame,
+    settings_or_stop,
+)
+from tvmdata import audit, demo, intune, opsettings, recommendations
 from tvmdata.errors import TvmError
 
 require_frame()
 
 HISTORY_RUNS = 20
+AUDIT_SHOWN = 500
 # Widget key → field of `opsettings.OperationalSettings`.
 FIELDS = {
     "ops_intune_enabled": "intune_enabled",
@@ -119,9 +126,10 @@ def _save(settings, current: opsettings.OperationalSettings) -> None:
     )
 
 
-def _changed_by(current: opsettings.OperationalSettings) -> str:
-    if st.user.get("is_logged_in") and st.user.get("email"):
-        return st.user.get("email")
+def _changed_by(current: opsettings.OperationalSettings):
+    actor = current_actor()
+    if actor.signed_in:
+        return actor
     return current.operator_email or "not signed in"
 
 
@@ -308,9 +316,55 @@ def render_sync_history(history: pd.DataFrame) -> None:
     )
 
 
+# The audit log
+
+
+def render_audit_log(settings, entries: pd.DataFrame) -> None:
+    st.subheader("Audit log")
+    st.caption(
+        f"Every change made here, newest first (the last {AUDIT_SHOWN} shown; "
+        "the download holds them all)."
+    )
+    st.dataframe(
+        entries,
+        hide_index=True,
+        placeholder="",
+        key="audit_log",
+        column_order=list(audit.COLUMNS),
+        column_config={
+            "logged_at": st.column_config.DatetimeColumn(
+                "When (UTC)", format="D MMM YYYY HH:mm:ss"
+            ),
+            **{k: v for k, v in audit.COLUMNS.items() if k != "logged_at"},
+        },
+    )
+    st.download_button(
+        "Download the audit log (CSV)",
+        data=lambda: _audit_csv(settings),
+        file_name=f"audit-log-{datetime.now(UTC):%Y-%m-%d}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key="audit_download",
+    )
+
+
+def _audit_csv(settings) -> bytes:
+    now = datetime.now(UTC)
+    return audit.entries_csv(
+        audit.load_entries(settings, limit=None), f"{now:%Y-%m-%d %H:%M} UTC"
+    )
+
+
 # The page
 
 settings = settings_or_stop()
+if not may("settings"):
+    st.error(
+        f"Settings are for administrators; your role is {current_actor().role}. "
+        "Ask an administrator if something here needs changing."
+    )
+    st.stop()
 current = load_or_last(
     "operational_settings", lambda: opsettings.load_operational(settings)
 )
@@ -325,3 +379,7 @@ render_deployment(settings)
 if settings.demo:
     render_demo_controls(settings)
 render_sync_history(history)
+render_audit_log(
+    settings,
+    load_or_last("audit_log", lambda: audit.load_entries(settings, AUDIT_SHOWN)),
+)

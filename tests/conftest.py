@@ -124,6 +124,7 @@ def settings_for(emu: Emulator, db: Path, **overrides) -> Settings:
         max_calls_per_hour=0,
         max_retries=3,
         lock_wait_seconds=10,
+        sign_in="none",
     )
     values.update(overrides)
     return Settings(**values)

@@ -29,6 +29,7 @@ def live_environment(monkeypatch, settings):
     monkeypatch.setenv("TVM_CLIENT_ID", settings.client_id)
     monkeypatch.setenv("TVM_CLIENT_SECRET", settings.client_secret)
     monkeypatch.setenv("TVM_DB", str(settings.db))
+    monkeypatch.setenv("TVM_SIGN_IN", "none")
     st.cache_resource.clear()
     st.cache_data.clear()
 
@@ -85,9 +86,11 @@ def run_again(app: AppTest, page: str = REMEDIATION_PAGE) -> AppTest:
 
 
 def sidebar_text(app: AppTest) -> list[str]:
-    return [c.value for c in app.sidebar.caption] + [
-        w.value for w in app.sidebar.warning
+    """The sidebar's notices, less the line saying nobody signs in."""
+    captions = [
+        c.value for c in app.sidebar.caption if c.value != common.NO_SIGN_IN_LINE
     ]
+    return captions + [w.value for w in app.sidebar.warning]
 
 
 def synced_demo_database(settings, tmp_path):

@@ -68,6 +68,7 @@ def test_the_stored_defaults_are_shown_before_anything_is_saved(monkeypatch, set
         "Operational settings",
         "Deployment settings",
         "Sync history",
+        "Audit log",
     ]
     assert shown_fields(app) == {
         "intune_enabled": False,

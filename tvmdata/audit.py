@@ -11,7 +11,16 @@ from datetime import datetime
 
 import pandas as pd
 
-from tvmdata import store
+from tvmdata import csvout, store
+
+COLUMNS = {
+    "logged_at": "When (UTC)",
+    "actor": "Who",
+    "action": "What",
+    "object_id": "Object",
+    "before": "Before",
+    "after": "After",
+}
 
 
 def record(
@@ -39,10 +48,16 @@ def record(
     )
 
 
-def load_entries(settings, limit: int = 500) -> pd.DataFrame:
-    """The newest `limit` entries, newest first."""
+def load_entries(settings, limit: int | None = 500) -> pd.DataFrame:
+    """The newest `limit` entries (None: all), newest first."""
     with store.connect(settings.db, settings.lock_wait_seconds) as con:
         return store.fetch_frame(con, "audit_entries", {"limit": limit})
+
+
+def entries_csv(frame: pd.DataFrame, as_of: str) -> bytes:
+    """The entries of `frame` (from `load_entries`) as a CSV document."""
+    rows = frame.rename(columns=COLUMNS).to_dict("records")
+    return csvout.build_csv(rows, list(COLUMNS.values()), as_of)
 
 
 def _json(values: dict | None) -> str | None:

@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
-from tvmdata import demo
+from tvmdata import access, audit, demo, store
 from tvmdata.config import settings_environment
 from tvmdata.errors import ConfigError, SyncAlreadyRunning
 from tvmdata.sync import sync_in_progress
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_sync(settings, source: str = "dashboard") -> int:
+def start_sync(settings, source: str = "dashboard", started_by=None) -> int:
     """Start `python -m tvmdata sync` for `settings` in the background.
 
     The process outlives the caller's request (its own session); its output goes
@@ -30,6 +31,8 @@ def start_sync(settings, source: str = "dashboard") -> int:
     Args:
         settings: the settings the sync runs with (passed as `TVM_*` variables).
         source: who started the run, recorded with it.
+        started_by: the user who pressed Sync now (an `access.Actor` needs the
+            requester role); recorded in the audit log when given.
 
     Returns:
         The process id, at once; the sync is not waited for.
@@ -37,7 +40,10 @@ def start_sync(settings, source: str = "dashboard") -> int:
     Raises:
         SyncAlreadyRunning: a sync holds the lock for this database.
         ConfigError: demo mode and the demo emulator is stopped.
+        AccessRefused: `started_by` may not start syncs.
     """
+    if started_by is not None:
+        access.require(access.as_actor(started_by), "sync", "start a sync")
     # The process runs from the repository root, so relative paths are fixed now.
     settings = settings.with_overrides(
         db=Path(settings.db).resolve(),
@@ -62,7 +68,21 @@ def start_sync(settings, source: str = "dashboard") -> int:
     # Reaped in the background so a finished sync leaves no zombie behind.
     threading.Thread(target=process.wait, daemon=True).start()
     log.info("sync started in the background: pid %d, log %s", process.pid, log_path)
+    if started_by is not None:
+        _record_start(settings, access.as_actor(started_by), source)
     return process.pid
+
+
+def _record_start(settings, actor, source: str) -> None:
+    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        audit.record(
+            con,
+            actor=actor.label(),
+            action="sync started",
+            object_id=None,
+            when=datetime.now(UTC),
+            after={"source": source},
+        )
 
 
 def _refuse_when_blocked(settings) -> None:

@@ -12,7 +12,7 @@ import json
 import logging
 from datetime import datetime
 
-from tvmdata import store, views
+from tvmdata import access, store, views
 from tvmdata.errors import TvmError
 
 log = logging.getLogger(__name__)
@@ -66,15 +66,16 @@ def set_operator_email(
 
 
 def complete_activity(
-    settings, activity_id: str, user_email: str | None, when: datetime
+    settings, activity_id: str, user_email: str | access.Actor | None, when: datetime
 ) -> str:
     """Record that an activity was marked complete here.
 
     Args:
         settings: deployment settings (database path and lock wait).
         activity_id: the remediation activity.
-        user_email: the signed-in user's email; None falls back to the
-            operator email.
+        user_email: the signed-in user (an `access.Actor`, refused without the
+            requester role or when the activity is outside their device
+            groups), or an email; None falls back to the operator email.
         when: the moment of the completion (timezone-aware).
 
     Returns:
@@ -83,8 +84,11 @@ def complete_activity(
     Raises:
         CompletionRefused: no email is known, the activity is unknown, or it
             is already completed (in Defender or here).
+        AccessRefused: the user's role or device groups do not allow it.
     """
-    email = (user_email or "").strip() or operator_email(settings)
+    actor = access.as_actor(user_email)
+    access.require(actor, "complete", "mark activities complete")
+    email = actor.email or operator_email(settings)
     if not email:
         raise CompletionRefused(
             "Nobody is signed in and no operator email is set: set the operator "
@@ -96,6 +100,9 @@ def complete_activity(
             f"No remediation activity has the id {activity_id!r}; it may have "
             "been purged: reload the Remediation page."
         )
+    if actor.groups is not None:
+        named = views.group_ids_named(settings, detail["device_groups"])
+        access.require_any_group(actor, named, "mark this activity complete")
     if detail["status"] == "Cancelled":
         raise CompletionRefused(
             f"The request {detail['title']!r} was cancelled, so it cannot be "

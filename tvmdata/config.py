@@ -44,6 +44,8 @@ class Settings:
     http_timeout_seconds: int = 60
     max_retries: int = 6
     demo: bool = False
+    # "none" runs a live tenant without sign-in; see tvmdata.access.
+    sign_in: str | None = None
 
     def __repr__(self) -> str:
         # Keeps the client secret out of logs, tracebacks and pages.

@@ -57,6 +57,14 @@ class SyncFailed(TvmError):
     """A sync run stopped on an unexpected fault; the previous data is unchanged."""
 
 
+class SignInRequired(TvmError):
+    """Sign-in is on and nobody is signed in."""
+
+
+class AccessRefused(TvmError):
+    """The user may not use the dashboard, or may not do what was tried."""
+
+
 class FieldsRefused(TvmError):
     """A form cannot be saved; `errors` maps each field to a sentence saying
     what to fix, so a page can show each message next to its field."""

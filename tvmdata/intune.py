@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import duckdb
 
-from tvmdata import labels, opsettings, store
+from tvmdata import access, audit, labels, opsettings, store
 from tvmdata.auth import TokenProvider, make_session
 from tvmdata.client import ApiClient, NotFound
 from tvmdata.clock import SYSTEM_CLOCK
@@ -436,12 +436,20 @@ def deliver_outbox(
     return result
 
 
-def retry(settings, activity_id: str, *, clock=SYSTEM_CLOCK, client=None):
+def retry(settings, activity_id: str, *, clock=SYSTEM_CLOCK, client=None, by=None):
     """Send one activity's queued calls now (the page's Retry button).
+
+    Args:
+        by: the user pressing Retry; an `access.Actor` needs the requester role.
 
     Returns:
         The `OutboxResult`; `errors` holds the reason if it failed again.
+
+    Raises:
+        AccessRefused: `by` may not send requests' tasks.
     """
+    if by is not None:
+        access.require(access.as_actor(by), "request", "send Intune tasks")
     return deliver_outbox(settings, clock=clock, client=client, activity_id=activity_id)
 
 
@@ -563,7 +571,21 @@ def _record_created(settings, activity_id: str, answer: dict, now) -> None:
     with store.connect(settings.db, settings.lock_wait_seconds) as con:
         with store.transaction(con):
             store.run_script(con, "intune_created", params)
+            audit.record(
+                con,
+                actor=_requester_of(con, activity_id),
+                action="Intune task created",
+                object_id=activity_id,
+                when=now,
+                after={"task_id": task["task_id"], "status": task["status"]},
+            )
     log.info("intune task %s created for %s", task["task_id"], activity_id)
+
+
+def _requester_of(con, activity_id: str) -> str:
+    """Who the task was created for: the request's requester."""
+    found = store.fetch_dicts(con, "request_requester", {"activity_id": activity_id})
+    return found[0]["requested_by"] if found else "the operator"
 
 
 def _finish(settings, row, status, now) -> None:

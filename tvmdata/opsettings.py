@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tvmdata import audit, completion, retention, store
+from tvmdata import access, audit, completion, retention, store
 from tvmdata.auth import TokenProvider, make_session
 from tvmdata.client import ApiClient, connect_defender
 from tvmdata.config import SECRETS_FILE
@@ -68,19 +68,24 @@ def load_operational(settings) -> OperationalSettings:
 
 
 def save_operational(
-    settings, changes: dict, changed_by: str, when: datetime
+    settings, changes: dict, changed_by, when: datetime
 ) -> OperationalSettings:
     """Validate and store changed operational settings, with an audit entry each.
 
     Args:
         changes: field of `OperationalSettings` → new value; unchanged values
             are skipped.
-        changed_by: who changes them (signed-in user or operator email).
+        changed_by: who changes them: an `access.Actor` (refused without the
+            admin role) or an email.
         when: the moment of the change.
 
     Raises:
         SettingRefused: a value is out of range or malformed (nothing saved).
+        AccessRefused: the user is not an admin.
     """
+    actor = access.as_actor(changed_by)
+    access.require(actor, "settings", "change settings")
+    changed_by = actor.label()
     current = load_operational(settings)
     wanted = replace(current, **_cleaned(changes))
     errors = _errors(wanted)

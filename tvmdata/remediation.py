@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
-from tvmdata import audit, completion, intune, labels, store
+from tvmdata import access, audit, completion, intune, labels, store
 from tvmdata.errors import FieldsRefused, TvmError
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def validate_request(
 def file_request(
     settings,
     form: RequestForm,
-    requester: str | None,
+    requester: str | access.Actor | None,
     when: datetime,
     *,
     intune_task: bool = False,
@@ -136,8 +136,9 @@ def file_request(
     Args:
         settings: deployment settings (database path and lock wait).
         form: the submitted form.
-        requester: the signed-in user's email; None falls back to the operator
-            email from Settings.
+        requester: the signed-in user (an `access.Actor`, refused without the
+            requester role or outside their device groups), or an email; None
+            falls back to the operator email from Settings.
         when: the moment of filing (timezone-aware); its UTC date is "today".
         intune_task: also create an Intune security task (the form's checkbox):
             queued in the same transaction, then sent at once; a Graph failure
@@ -150,8 +151,12 @@ def file_request(
         RequestRefused: the form breaks a rule, nobody is known to file it, or
             an Intune task is asked for while the connection is off or for
             attention required (field "intune").
+        AccessRefused: the user's role or device groups do not allow it.
     """
-    email = _requester(settings, requester)
+    actor = access.as_actor(requester)
+    access.require(actor, "request", "file remediation requests")
+    access.require_groups(actor, form.group_ids, "file this request")
+    email = _requester(settings, actor.email)
     with store.connect(settings.db, settings.lock_wait_seconds) as con:
         earlier = _filed_with_token(con, form.form_token)
         if earlier:
@@ -229,7 +234,7 @@ def can_change(request: dict | None, user_email: str | None) -> bool:
 def edit_request(
     settings,
     activity_id: str,
-    editor: str | None,
+    editor: str | access.Actor | None,
     when: datetime,
     *,
     due_on: date | None,
@@ -243,7 +248,9 @@ def edit_request(
     Raises:
         RequestRefused: not the requester, not active, or a value breaks a rule.
     """
-    email = _requester(settings, editor)
+    actor = access.as_actor(editor)
+    access.require(actor, "request", "edit remediation requests")
+    email = _requester(settings, actor.email)
     request = _changeable(settings, activity_id, email)
     due_on = None if request["remediation_type"] == ATTENTION_REQUIRED else due_on
     notes = (notes or "").strip()
@@ -275,13 +282,17 @@ def edit_request(
     return {**request, **after}
 
 
-def cancel_request(settings, activity_id: str, editor: str | None, when: datetime):
+def cancel_request(
+    settings, activity_id: str, editor: str | access.Actor | None, when: datetime
+):
     """Cancel an active request; it stays in the store, marked cancelled.
 
     Raises:
         RequestRefused: not the requester, or the request is no longer active.
     """
-    email = _requester(settings, editor)
+    actor = access.as_actor(editor)
+    access.require(actor, "request", "cancel remediation requests")
+    email = _requester(settings, actor.email)
     _changeable(settings, activity_id, email)
     params = {"activity_id": activity_id, "cancelled_by": email, "cancelled_at": when}
     with store.connect(settings.db, settings.lock_wait_seconds) as con:

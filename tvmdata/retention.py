@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tvmdata import csvout, store
+from tvmdata import access, audit, csvout, store
 from tvmdata.clock import SYSTEM_CLOCK
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,18 @@ def save_policy(settings, policy: RetentionPolicy, changed_by: str, clock=SYSTEM
         store.run_script(con, "put_setting", params)
 
 
-def purge_completed(settings, policy: RetentionPolicy, clock=SYSTEM_CLOCK) -> list[str]:
+def purge_completed(
+    settings, policy: RetentionPolicy, clock=SYSTEM_CLOCK, by="retention policy"
+) -> list[str]:
     """Remove completed activities older than the retention period.
 
     Returns the ids purged. With archiving on, their rows and exposure history
     are written to CSV files in `policy.archive_dir` before anything is deleted;
-    if writing fails nothing is deleted.
+    if writing fails nothing is deleted. The purge is in the audit log under
+    `by` (an `access.Actor` needs the admin role, else `AccessRefused`).
     """
+    actor = access.as_actor(by)
+    access.require(actor, "purge", "purge completed activities")
     now = clock.now()
     cutoff = now - timedelta(days=policy.days)
     with store.connect(settings.db, settings.lock_wait_seconds) as con:
@@ -87,6 +92,14 @@ def purge_completed(settings, policy: RetentionPolicy, clock=SYSTEM_CLOCK) -> li
             _archive(con, policy.archive_dir, now)
         with store.transaction(con):
             store.run_script(con, "purge_activities", {"now": now})
+            audit.record(
+                con,
+                actor=actor.label(),
+                action="completed activities purged",
+                object_id=None,
+                when=now,
+                after={"purged": len(ids), "older_than_days": policy.days},
+            )
     log.info("purged %d completed activities older than %d days", len(ids), policy.days)
     return ids
 

@@ -39,6 +39,14 @@ def list_device_groups(settings) -> pd.DataFrame:
         return store.fetch_frame(con, "device_group_list")
 
 
+def group_ids_named(settings, names) -> list[int]:
+    """The ids of the device groups called `names` (as activities name them)."""
+    wanted = set(names or [])
+    groups = list_device_groups(settings)
+    named = groups[groups["group_name"].isin(wanted)]
+    return [int(g) for g in named["group_id"]]
+
+
 def list_requesters(settings) -> list[str]:
     """Everyone who requested a remediation activity, in lower case, sorted."""
     with _reading(settings) as con:
