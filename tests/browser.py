@@ -45,11 +45,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(env: dict, cwd: Path = REPO, timeout: float = 60):
-    """Run `streamlit run dashboard.py` on a free port until the block ends."""
+def streamlit_server(
+    env: dict, cwd: Path = REPO, timeout: float = 60, launcher: Path | None = None
+):
+    """Run `streamlit run dashboard.py` on a free port until the block ends.
+
+    `launcher`: a script that starts Streamlit's command line itself (after
+    preparing the process), instead of `python -m streamlit`.
+    """
     port = free_port()
+    start = [str(launcher)] if launcher else ["-m", "streamlit"]
     command = [
-        sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard.py"),
+        sys.executable, *start, "run", str(REPO / "dashboard.py"),
         "--server.port", str(port), "--server.headless", "true",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
