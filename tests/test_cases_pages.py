@@ -32,7 +32,7 @@ from tests.test_pages import (
 )
 from tests.test_remediation_page import in_order
 from tests.test_sync import case_06_tenant, machine, rows, tenant_with
-from tvmdata import labels, store, views
+from tvmdata import labels, retention, store, views
 from tvmdata.errors import PermissionMissing
 from tvmdata.sync import sync_lock, sync_tenant
 
@@ -198,7 +198,16 @@ def capture_downloads(monkeypatch) -> dict[str, bytes]:
             files[file_name] = path_or_data
         return original(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
 
+    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        # Built when clicked in a browser; here, at once.
+        files[file_name] = data_callable()
+        return original_deferred(
+            self, data_callable, mimetype, coordinates, file_name, **kw
+        )
+
+    original_deferred = MediaFileManager.add_deferred
     monkeypatch.setattr(MediaFileManager, "add", add)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
     return files
 
 
@@ -277,20 +286,24 @@ def test_every_dashboard_download_writes_planted_formulas_as_text(
     monkeypatch, settings, emulator, planted
 ):
     # 10-csv-formula-injection: the Remediation list, an activity's devices,
-    # and every file of the Device groups page (the progress report included).
+    # every file of the Device groups page (the progress report included) and
+    # the audit log, here with a purge recorded under a planted name.
     files = capture_downloads(monkeypatch)
     activity, group = planted["ids"]["activity"], "101"
+    actor = planted["cells"]["requesterNotes"]
+    retention.purge_completed(settings, retention.RetentionPolicy(days=1), by=actor)
 
     pages = [
         open_dashboard(REMEDIATION, {"status": "All"}),
         open_dashboard(REMEDIATION, {"activity": activity}),
         open_dashboard(DEVICE_GROUPS, {"group": group}),
+        open_dashboard(SETTINGS),
     ]
 
     assert all(not app.exception and not app.error for app in pages), [
         (a.exception, a.error) for a in pages
     ]
-    kinds = ["activities-all", "devices-", "device-groups", "forecasts",
+    kinds = ["audit-log", "activities-all", "devices-", "device-groups", "forecasts",
              "regressions", "regressions-per-group", "months", "progress-report",
              "burndown", "group-activities", "exposed-devices"]  # fmt: skip
     for kind in kinds:
@@ -313,6 +326,8 @@ def test_every_dashboard_download_writes_planted_formulas_as_text(
         "'" + name for name in planted["devices"]
     }
     assert devices, "the activity's devices are exported"
+    audit_log = read_back(next(v for k, v in files.items() if k.startswith("audit")))
+    assert "'" + actor in [v for r in audit_log for v in r.values()]
     report = read_back(
         next(v for k, v in files.items() if k.startswith("progress-report"))
     )
