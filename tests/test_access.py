@@ -346,3 +346,20 @@ def test_the_audit_log_exports_every_entry_as_csv(synced):
     assert all(
         ",lead@contoso.test,setting changed,retention_days," in x for x in lines[1:]
     )
+
+
+def test_the_settings_page_says_how_users_sign_in(tmp_path):
+    path = tmp_path / "secrets.toml"
+    path.write_text(AUTH + RULES)
+    live = Settings(sign_in=None)
+
+    assert opsettings.describe_sign_in(live, path) == (
+        "Microsoft Entra ID; 3 allowed entries, 3 role and 2 scope assignments"
+    )
+    assert opsettings.describe_sign_in(Settings(sign_in="none"), path) == (
+        "off: everyone acts as the operator"
+    )
+    path.write_text("")
+    assert opsettings.describe_sign_in(live, path).startswith(
+        "Sign-in is not configured for this tenant"
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tomllib
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -137,20 +136,22 @@ def describe_deployment(settings) -> list[tuple[str, str]]:
         ("Sign-in authority", settings.authority_host),
         ("CA bundle", str(settings.ca_bundle) if settings.ca_bundle else "system"),
         ("Database", str(settings.db)),
-        ("Sign-in", "configured" if sign_in_configured() else "not configured"),
+        ("Sign-in", describe_sign_in(settings)),
     ]
 
 
-def sign_in_configured(secrets_path: Path | None = None) -> bool:
-    """True when the secrets file has an `[auth]` table for Streamlit sign-in."""
-    path = secrets_path or SECRETS_FILE
-    if not path.exists():
-        return False
+def describe_sign_in(settings, secrets_path: Path | None = None) -> str:
+    """How users sign in, in a few words (or what is wrong with its rules)."""
     try:
-        with path.open("rb") as handle:
-            return isinstance(tomllib.load(handle).get("auth"), dict)
-    except (OSError, tomllib.TOMLDecodeError):
-        return False
+        policy = access.load_policy(settings, secrets_path or SECRETS_FILE)
+    except TvmError as exc:
+        return str(exc)
+    if not policy.signs_in:
+        return "off: everyone acts as the operator"
+    return (
+        f"Microsoft Entra ID; {len(policy.allowed)} allowed entries, "
+        f"{len(policy.roles)} role and {len(policy.scopes)} scope assignments"
+    )
 
 
 def check_connections(settings) -> list[ConnectionCheck]:
