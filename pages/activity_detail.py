@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import plotly.express as px
 import streamlit as st
 
+from pages import charts
 from pages.common import load_or_last, plain
 from tvmdata import completion, exports, intune, labels, remediation, store, views
 from tvmdata.errors import TvmError
@@ -119,7 +120,8 @@ def gone_line(detail: dict) -> str | None:
 
 
 def detail_facts(detail: dict, today) -> list[tuple[str, str]]:
-    """The activity's facts as (label, value) pairs, in the portal's order.
+    """The activity's facts as (label, value) pairs, in the portal's order
+    (the activity id is shown on a line of its own).
 
     Completed activities say who completed them and when, whoever did (a user
     here, one in Defender, Defender itself, or nobody known: "N/A").
@@ -140,7 +142,6 @@ def detail_facts(detail: dict, today) -> list[tuple[str, str]]:
         ]
     if detail["has_progress"]:
         facts.append(("Ticket status", detail.get("ticket_status") or "No Intune task"))
-    facts.append(("Activity id", detail["activity_id"]))
     return facts
 
 
@@ -236,6 +237,8 @@ def _render_summary(detail: dict, request: dict | None, today) -> None:
     if gone:
         st.info(gone)
     _render_facts(detail_facts(detail, today))
+    # Ids are long: a line of their own, so they never wrap inside a column.
+    st.caption(f"Activity id `{_code(detail['activity_id'])}`")
     if detail["description"]:
         st.text(detail["description"])
     steps = _remediation_steps(detail)
@@ -297,17 +300,37 @@ def _render_progress(detail: dict, request: dict | None, groups, over_time) -> N
                 "fixed_devices": "Fixed devices",
             },
         )
-    if not over_time.empty:
-        chart = px.line(
-            over_time.rename(
-                columns={"exposed_devices": "Exposed", "fixed_devices": "Fixed"}
-            ),
-            x="taken_at",
-            y=["Exposed", "Fixed"],
-            labels={"taken_at": "Sync", "value": "Devices", "variable": ""},
-        )
-        chart.update_xaxes(tickformat=labels.PLOT_DAY, hoverformat="%-d %b %Y %H:%M")
-        st.plotly_chart(chart, key="detail_progress_over_time")
+    _render_over_time(over_time)
+
+
+def history_caption(over_time) -> str | None:
+    """What stands in for the progress-over-time chart until two syncs have
+    tracked the activity (a line needs two points); None once it can draw."""
+    if len(over_time) >= 2:
+        return None
+    if over_time.empty:
+        return "Progress history starts with the next sync."
+    first = labels.moment(over_time["taken_at"].iloc[0])
+    return f"One sync so far ({first}): progress over time draws from the next."
+
+
+def _render_over_time(over_time) -> None:
+    caption = history_caption(over_time)
+    if caption:
+        st.caption(caption)
+        return
+    chart = px.line(
+        over_time.rename(
+            columns={"exposed_devices": "Exposed", "fixed_devices": "Fixed"}
+        ),
+        x="taken_at",
+        y=["Exposed", "Fixed"],
+        labels={"taken_at": "Sync", "value": "Devices", "variable": ""},
+        markers=len(over_time) < 10,
+    )
+    charts.day_axis(chart, over_time["taken_at"])
+    chart.update_xaxes(hoverformat="%-d %b %Y %H:%M")
+    st.plotly_chart(chart, key="detail_progress_over_time")
 
 
 def _counted_since(detail: dict, request: dict | None, groups) -> str:
@@ -385,7 +408,9 @@ def _render_devices(settings, detail: dict, devices, status: dict) -> None:
 
 def _render_completion(settings, detail: dict) -> None:
     notice = st.session_state.pop(_COMPLETION_NOTICE, None)
-    if notice:
+    # Just marked here: the line below says so, in green, once.
+    just_done = notice is not None and notice[0] == "done"
+    if notice and not (just_done and detail["completed_here"]):
         kind, text = notice
         (st.success if kind == "done" else st.error)(text)
 
@@ -400,7 +425,7 @@ def _render_completion(settings, detail: dict) -> None:
                 "; Defender still reports it active until its next sync shows it "
                 "completed."
             )
-        st.info(line)
+        (st.success if just_done else st.info)(line)
     if detail["status"] in ("Completed", "Cancelled"):
         return
 

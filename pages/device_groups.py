@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages import charts
 from pages.common import (
     data_version,
     load_or_last,
@@ -319,7 +320,7 @@ def render_burndown(burndown: pd.DataFrame, activities: pd.DataFrame) -> None:
                 hovertemplate="%{text}<br>due %{x|%-d %b %Y}<extra></extra>",
             )
         )
-    figure.update_xaxes(tickformat=labels.PLOT_DAY)
+    charts.day_axis(figure, [*burndown["day"], *dues["due_on"]])
     figure.update_yaxes(title="Devices", rangemode="tozero")
     figure.update_layout(legend={"orientation": "h"}, margin={"t": 10}, height=320)
     st.plotly_chart(figure, width="stretch")

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from pages import charts
 from pages.common import (
     data_version,
     load_or_last,
@@ -181,7 +182,7 @@ def render_charts(over_time, counts, overdue) -> None:
                 y=["Fixed", "Still exposed"],
                 labels={"day": "", "value": "Devices", "variable": ""},
             )
-            figure.update_xaxes(tickformat=labels.PLOT_DAY)
+            charts.day_axis(figure, daily["day"])
             figure.update_layout(legend={"orientation": "h"}, margin={"t": 10})
             st.plotly_chart(figure, width="stretch")
     with right:
