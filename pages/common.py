@@ -36,6 +36,10 @@ _GROUPS_READ = "tvm_device_groups_read_from_address"
 _SYNC_NOTICE = "tvm_sync_now_notice"
 _WATCHED_SYNC = "tvm_watched_sync"
 _ACTOR = "tvm_actor"
+NO_GROUPS_LINE = (
+    "No device group is assigned to you, so the pages are empty: ask an "
+    "administrator to add you under [access.scopes]."
+)
 NO_SIGN_IN_LINE = (
     "No sign-in: everyone who opens this address acts as the operator, with "
     "every right."
@@ -185,6 +189,8 @@ def render_identity(actor: access.Actor) -> None:
         )
     )
     st.sidebar.caption(f"Signed in as {plain(actor.email)} · {actor.role} · {scope}")
+    if actor.groups == frozenset():
+        st.sidebar.warning(NO_GROUPS_LINE)
     st.sidebar.button("Sign out", on_click=st.logout, key="sign_out")
 
 

@@ -35,6 +35,7 @@ server_metadata_url = "https://login.microsoftonline.com/common/v2.0/.well-known
 RULES = """
 [access]
 allowed = ["contoso.test", "guest@partner.example", "group:AAAA-1111"]
+unscoped = "all"
 
 [access.roles]
 "lead@contoso.test" = "admin"
@@ -145,9 +146,7 @@ def test_roles_come_from_addresses_and_groups_and_the_highest_wins(tmp_path):
 
 def test_scopes_resolve_group_names_and_ids_and_unscoped_follows_the_rule(tmp_path):
     policy = policy_from(tmp_path, AUTH + RULES)
-    strict = policy_from(
-        tmp_path, AUTH + RULES.replace("[access]\n", '[access]\nunscoped = "none"\n')
-    )
+    strict = policy_from(tmp_path, AUTH + RULES.replace('unscoped = "all"\n', ""))
 
     def scope(pol, email):
         return access.identify(pol, user(email), GROUPS).groups

@@ -10,6 +10,7 @@ import io
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages import common
 from tests.test_access import AUTH
 from tests.test_pages import REPO, live_environment, run_on_page
 from tvmdata import access, opsettings, store
@@ -18,6 +19,7 @@ from tvmdata.sync import sync_tenant
 RULES = """
 [access]
 allowed = ["contoso.test"]
+unscoped = "all"
 
 [access.roles]
 "lead@contoso.test" = "admin"
@@ -215,3 +217,13 @@ def test_the_device_groups_page_keeps_to_the_users_groups(signed):
     assert outside.dataframe[0].value["group_name"].tolist() == ["Engineering"]
     assert inside.dataframe[0].value["group_name"].tolist() == ["Finance"]
     assert "Finance" in [s.value for s in inside.subheader]
+
+
+def test_a_user_with_no_groups_sees_nothing_and_is_told_why(signed, tmp_path):
+    access.SECRETS_FILE.write_text(AUTH + RULES.replace('unscoped = "all"\n', ""))
+
+    app = open_as(REMEDIATION, "someone@contoso.test")
+
+    assert not app.exception
+    assert listed(app) == [] and exported(app) == []
+    assert [w.value for w in app.sidebar.warning] == [common.NO_GROUPS_LINE]

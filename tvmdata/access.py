@@ -6,7 +6,7 @@ Streamlit's sign-in (Microsoft Entra ID) is configured in the `[auth]` table of
 
     [access]
     allowed = ["contoso.com", "auditor@partner.example", "group:<entra id>"]
-    unscoped = "all"           # or "none": users without a scope see nothing
+    unscoped = "all"           # default "none": users without a scope see nothing
 
     [access.roles]             # viewer (the default), requester or admin
     "alice@contoso.com" = "admin"
@@ -58,7 +58,7 @@ class AccessPolicy:
     allowed: frozenset[str] = frozenset()
     roles: Mapping[str, str] = field(default_factory=dict)
     scopes: Mapping[str, tuple] = field(default_factory=dict)
-    unscoped_sees_all: bool = True
+    unscoped_sees_all: bool = False
     provider: str | None = None
 
     @property
@@ -170,7 +170,7 @@ def load_policy(settings, secrets_path: Path | None = None) -> AccessPolicy:
         allowed=frozenset(_principals(table.get("allowed", []), "allowed", path)),
         roles=_roles(table.get("roles", {}), path),
         scopes=_scopes(table.get("scopes", {}), path),
-        unscoped_sees_all=_unscoped(table.get("unscoped", "all"), path),
+        unscoped_sees_all=_unscoped(table.get("unscoped", "none"), path),
         provider=_provider(auth),
     )
     if policy.signs_in and not policy.allowed:
