@@ -20,7 +20,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages import charts
-from pages.common import load_or_last, plain
+from pages.common import current_actor, load_or_last, may, plain
 from tvmdata import completion, exports, intune, labels, remediation, store, views
 from tvmdata.errors import TvmError
 
@@ -56,6 +56,9 @@ def _load_detail(_settings, db: str, activity_id: str, sync_id, today):
         "groups": views.load_activity_group_progress(_settings, activity_id),
         "over_time": views.load_activity_progress_over_time(_settings, activity_id),
         "devices": views.load_activity_device_history(_settings, activity_id),
+        "group_ids": views.group_ids_named(
+            _settings, detail["device_groups"] if detail else []
+        ),
     }
 
 
@@ -65,13 +68,36 @@ def _devices_csv(_devices, db: str, activity_id: str, sync_id, as_of: str) -> by
 
 
 def load_activity(settings, activity_id: str, status: dict, today) -> dict:
-    """Everything the detail shows; its "detail" is None for an unknown id."""
-    return load_or_last(
+    """Everything the detail shows; its "detail" is None for an unknown id, or
+    one in no device group the user may see."""
+    loaded = load_or_last(
         f"activity:{activity_id}",
         lambda: _load_detail(
             settings, str(settings.db), activity_id, status.get("succeeded_id"), today
         ),
     )
+    return within_scope(loaded, current_actor().groups)
+
+
+def within_scope(loaded: dict, scope: frozenset[int] | None) -> dict:
+    """The detail as a user limited to `scope` may see it: per-group figures and
+    devices of their groups only; whole-activity progress over time only when
+    the activity lies within their groups. The headline figures (progress,
+    exposed devices) stay whole-activity, as Defender reports them: the
+    activity's own record has no per-group split to narrow them with."""
+    if scope is None or loaded["detail"] is None:
+        return loaded
+    ids = set(loaded["group_ids"])
+    if not ids & scope:
+        return {**loaded, "detail": None}
+    groups, devices = loaded["groups"], loaded["devices"]
+    over_time = loaded["over_time"]
+    return {
+        **loaded,
+        "groups": groups[groups["group_id"].isin(list(scope))],
+        "devices": devices[devices["group_id"].isin(list(scope))],
+        "over_time": over_time if ids <= scope else over_time.iloc[0:0],
+    }
 
 
 def unknown_activity_warning(activity_id: str) -> None:
@@ -194,6 +220,7 @@ def _render_intune_task(settings, detail: dict) -> None:
             (st.success if notice[0] else st.error)(notice[1])
         if task["can_retry"]:
             st.warning(task["last_error"] or "A call to Intune is waiting to be sent.")
+        if task["can_retry"] and may("request"):
             st.button(
                 "Retry",
                 key="intune_retry",
@@ -205,7 +232,7 @@ def _render_intune_task(settings, detail: dict) -> None:
 
 def _retry_task(settings, activity_id: str) -> None:
     try:
-        result = intune.retry(settings, activity_id)
+        result = intune.retry(settings, activity_id, by=current_actor())
     except TvmError as exc:
         st.session_state[_RETRY_NOTICE] = (False, str(exc))
         return
@@ -426,7 +453,7 @@ def _render_completion(settings, detail: dict) -> None:
                 "completed."
             )
         (st.success if just_done else st.info)(line)
-    if detail["status"] in ("Completed", "Cancelled"):
+    if detail["status"] in ("Completed", "Cancelled") or not may("complete"):
         return
 
     confirmed = st.checkbox(
@@ -438,15 +465,15 @@ def _render_completion(settings, detail: dict) -> None:
         "Mark as complete",
         disabled=not confirmed,
         on_click=_complete,
-        args=(settings, detail["activity_id"], _signed_in_email()),
+        args=(settings, detail["activity_id"], current_actor()),
         key="detail_mark_complete",
     )
 
 
-def _complete(settings, activity_id: str, email: str | None) -> None:
+def _complete(settings, activity_id: str, actor) -> None:
     try:
         recorded = completion.complete_activity(
-            settings, activity_id, email, datetime.now(UTC)
+            settings, activity_id, actor, datetime.now(UTC)
         )
     except TvmError as exc:
         st.session_state[_COMPLETION_NOTICE] = ("error", str(exc))
@@ -462,7 +489,7 @@ def _render_request_actions(settings, detail: dict, request: dict | None) -> Non
     `remediation.can_change`)."""
     activity_id = detail["activity_id"]
     errors = _render_request_notice(activity_id)
-    if request is None:
+    if request is None or not may("request"):
         return
     email = _acting_email(settings)
     if not remediation.can_change(request, email):
@@ -490,7 +517,7 @@ def _render_request_actions(settings, detail: dict, request: dict | None) -> Non
         "Cancel request",
         disabled=not confirmed,
         on_click=_cancel_request,
-        args=(settings, activity_id, email),
+        args=(settings, activity_id, current_actor()),
         key="detail_cancel_request",
     )
 
@@ -535,7 +562,7 @@ def _render_edit_form(settings, request: dict, email: str, errors: dict) -> None
             "Save changes",
             type="primary",
             on_click=_edit_request,
-            args=(settings, activity_id, email, attention),
+            args=(settings, activity_id, current_actor(), attention),
         )
         close.form_submit_button(
             "Close without saving", on_click=_set_editing, args=(None,)
@@ -563,7 +590,7 @@ def _field_error(errors: dict[str, str], field: str) -> None:
         st.error(errors[field])
 
 
-def _edit_request(settings, activity_id: str, email: str | None, attention: bool):
+def _edit_request(settings, activity_id: str, actor, attention: bool):
     state = st.session_state
     due_on = None if attention else state[edit_key(activity_id, "due_on")]
     priority = state[edit_key(activity_id, "priority")]
@@ -571,7 +598,7 @@ def _edit_request(settings, activity_id: str, email: str | None, attention: bool
         remediation.edit_request(
             settings,
             activity_id,
-            email,
+            actor,
             datetime.now(UTC),
             due_on=due_on,
             priority=priority,
@@ -593,9 +620,9 @@ def _edit_request(settings, activity_id: str, email: str | None, attention: bool
     st.cache_data.clear()
 
 
-def _cancel_request(settings, activity_id: str, email: str | None) -> None:
+def _cancel_request(settings, activity_id: str, actor) -> None:
     try:
-        remediation.cancel_request(settings, activity_id, email, datetime.now(UTC))
+        remediation.cancel_request(settings, activity_id, actor, datetime.now(UTC))
     except remediation.RequestRefused as exc:
         st.session_state[_REQUEST_NOTICE] = (activity_id, "refused", dict(exc.errors))
         return
@@ -609,16 +636,10 @@ def _cancel_request(settings, activity_id: str, email: str | None) -> None:
 
 def _acting_email(settings) -> str | None:
     """Who acts on this page: the signed-in user, else the operator email."""
-    signed_in = _signed_in_email()
+    signed_in = current_actor().email
     if signed_in:
         return signed_in
     try:
         return completion.operator_email(settings)
     except TvmError:
         return None
-
-
-def _signed_in_email() -> str | None:
-    if not st.user.get("is_logged_in"):
-        return None
-    return st.user.get("email")

@@ -16,6 +16,7 @@ import streamlit as st
 
 from pages import charts
 from pages.common import (
+    current_actor,
     data_version,
     load_or_last,
     plain,
@@ -573,6 +574,10 @@ st.caption(labels.data_as_of(overview["status"]))
 
 render_group_table(frames["groups"], files)
 group_id = chosen_group()
+if group_id is not None and not current_actor().sees_group(group_id):
+    # A group outside the user's scope is answered as an unknown one.
+    st.warning(f"No device group has the id {group_id}: choose one in the table.")
+    group_id = None
 if group_id is not None:
     view = load_or_last(
         f"device group {group_id}",
