@@ -302,9 +302,9 @@ def render_table(shown, in_groups: bool) -> None:
         key=TABLE_KEY,
         on_select="rerun",
         selection_mode="single-row",
-        # Widths in pixels: the portal's twelve columns and the source fit
-        # 1440 px beside the open sidebar; a cell cut short shows in full on
-        # hover.
+        # Widths in pixels, wide enough to read each column. At 1440 px beside
+        # the open sidebar the columns up to Progress show at once; the table
+        # scrolls sideways for the rest, keeping the activity's name pinned.
         column_order=[
             "activity",
             "remediation_type",
@@ -321,38 +321,40 @@ def render_table(shown, in_groups: bool) -> None:
             "ticket_status",
         ],
         column_config={
-            "activity": st.column_config.TextColumn("Remediation activity", width=120),
-            "remediation_type": st.column_config.TextColumn(
-                "Remediation type", width=84
+            "activity": st.column_config.TextColumn(
+                "Remediation activity", width=256, pinned=True
             ),
-            "priority": st.column_config.TextColumn("Priority", width=60),
-            "created_by": st.column_config.TextColumn("Created by", width=84),
+            "remediation_type": st.column_config.TextColumn(
+                "Remediation type", width=130
+            ),
+            "priority": st.column_config.TextColumn("Priority", width=64),
+            "created_by": st.column_config.TextColumn("Created by", width=106),
             "source": st.column_config.TextColumn(
                 "Source",
-                width=70,
+                width=86,
                 help="Defender: synced from Microsoft Defender. This dashboard: "
                 "a request filed here.",
             ),
             "created_on": st.column_config.DatetimeColumn(
-                "Created on", format=day, width=84
+                "Created on", format=day, width=86
             ),
-            "due_on": st.column_config.DateColumn("Due date", format=day, width=84),
-            "status": st.column_config.TextColumn("Status", width=78),
+            "due_on": st.column_config.DateColumn("Due date", format=day, width=86),
+            "status": st.column_config.TextColumn("Status", width=80),
             "progress": st.column_config.ProgressColumn(
                 "Progress in groups" if in_groups else "Progress",
                 min_value=0.0,
                 max_value=1.0,
                 format="percent",
-                width=72,
+                width=130,
                 help=IN_GROUPS_HELP if in_groups else None,
             ),
-            "completed_by": st.column_config.TextColumn("Completed by", width=80),
+            "completed_by": st.column_config.TextColumn("Completed by", width=150),
             "completed_on": st.column_config.DatetimeColumn(
-                "Completed on", format=day, width=84
+                "Completed on", format=day, width=96
             ),
-            "device_groups": st.column_config.ListColumn("Device groups", width=80),
+            "device_groups": st.column_config.ListColumn("Device groups", width=240),
             # TODO: filled once Intune security tasks are tracked.
-            "ticket_status": st.column_config.TextColumn("Ticket status", width=56),
+            "ticket_status": st.column_config.TextColumn("Ticket status", width=110),
         },
     )
 

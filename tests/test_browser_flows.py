@@ -196,7 +196,7 @@ def test_all_activities_leaves_the_detail_for_the_list(app, page, synced):
     expect(detail_heading(page, first["title"])).to_have_count(0)
 
 
-def test_the_remediation_table_fits_1440_px_beside_the_open_sidebar(
+def test_the_remediation_table_keeps_the_activity_pinned_at_1440_px(
     app, browser, synced
 ):
     page = new_page(browser, width=1440)
@@ -206,13 +206,21 @@ def test_the_remediation_table_fits_1440_px_beside_the_open_sidebar(
         grid = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first
         expect(grid).to_be_visible(timeout=WAIT_MS)
         expect(page.locator("[data-testid='stSidebar']")).to_be_visible()
-        widths = grid.evaluate("el => [el.scrollWidth, el.clientWidth]")
         title = detail_heading(page, "Remediation activities").bounding_box()
+        table = page.locator("[data-testid='stDataFrame']").first
+        box = table.bounding_box()
+        # The selection box and the pinned activity column: 33 + 256 px.
+        pinned = {**box, "width": 280}
+        rest = {**box, "x": box["x"] + 300, "width": box["width"] - 320}
+        before = (page.screenshot(clip=pinned), page.screenshot(clip=rest))
+        grid.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+        page.wait_for_timeout(500)
+        after = (page.screenshot(clip=pinned), page.screenshot(clip=rest))
         screenshot(page, "remediation-1440")
     finally:
         page.context.close()
 
-    scroll_width, client_width = widths
-    assert scroll_width <= client_width, "the table scrolls sideways"
+    assert before[1] != after[1], "the table scrolls sideways to its last columns"
+    assert before[0] == after[0], "the activity column stays in place"
     # Streamlit's default leaves about 110 px above a title; ours less than 90.
     assert title["y"] < 90

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 from datetime import UTC, datetime
@@ -610,6 +611,24 @@ def test_the_operator_email_is_stored_and_demo_mode_ships_one(own_store):
 
 
 # CSV downloads
+
+
+def test_the_table_gives_its_key_columns_room_and_pins_the_activity(
+    monkeypatch, tenant
+):
+    app = open_page(monkeypatch, tenant, {"status": "All"})
+
+    columns = json.loads(activity_table(app).proto.columns)
+    widths = {name: config.get("width") for name, config in columns.items()}
+    assert columns["activity"]["pinned"] is True
+    assert widths["activity"] >= 240
+    assert widths["progress"] >= 120
+    assert widths["device_groups"] >= 200
+    # The columns up to Progress fit 1440 px beside the sidebar (about 1070 px
+    # for the table, 33 of them for the selection boxes).
+    order = list(activity_table(app).proto.column_order)
+    upto_progress = order[: order.index("progress") + 1]
+    assert 33 + sum(widths[name] for name in upto_progress) <= 1070
 
 
 def test_the_activity_id_is_a_code_styled_line_of_its_own(monkeypatch, tenant):
