@@ -15,6 +15,7 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -46,6 +47,8 @@ MAX_RETRY_AFTER_SECONDS = 300
 # thousand rows; a listing still going past ten times that is a server that
 # does not page, so a listing stops after this many rows' worth of $top pages.
 MAX_ROWS_PER_LISTING = 5_000_000
+# How far back the pacing ledger is read: the longest pacing window.
+LEDGER_SECONDS = 3600
 
 # Defender's documented API hosts: both names, optionally behind a regional
 # prefix. Microsoft's own examples give next-page links on the older name while
@@ -84,19 +87,27 @@ class _Retryable(Exception):
 class Pacer:
     """Keeps calls under a per-minute and a per-hour limit (sliding windows).
 
+    Defender's limits hold per app and tenant, not per process: with a `ledger`
+    file, every call's moment is appended there and a new pacer starts from
+    the last hour's calls of earlier processes, so back-to-back syncs (cron, Sync
+    now) stay under the hourly limit together.
+
     Args:
         per_minute: most calls in any 60 seconds; 0 turns this limit off.
         per_hour: most calls in any 3,600 seconds; 0 turns this limit off.
         clock: where time comes from and how waiting happens.
+        ledger: the file of call moments shared by processes for one tenant.
     """
 
-    def __init__(self, per_minute: int, per_hour: int, clock=SYSTEM_CLOCK):
+    def __init__(self, per_minute: int, per_hour: int, clock=SYSTEM_CLOCK, ledger=None):
         self._windows = [
             (w, n, deque()) for w, n in ((60, per_minute), (3600, per_hour)) if n
         ]
         self._clock = clock
         self._lock = threading.Lock()
+        self._ledger = ledger if self._windows else None
         self.waited = 0.0
+        self._load_ledger()
 
     def wait_turn(self) -> None:
         """Block until one more call fits under every limit, then count it."""
@@ -108,6 +119,47 @@ class Pacer:
             now = self._clock.monotonic()
             for _, _, stamps in self._windows:
                 stamps.append(now)
+            self._record(self._clock.now().timestamp())
+
+    def _load_ledger(self) -> None:
+        """Count the last hour's calls from the ledger, and keep only those."""
+        if self._ledger is None:
+            return
+        wall, mono = self._clock.now().timestamp(), self._clock.monotonic()
+        try:
+            text = self._ledger.read_text() if self._ledger.exists() else ""
+            recent = sorted(
+                moment
+                for moment in _moments(text)
+                if wall - LEDGER_SECONDS < moment <= wall
+            )
+            _replace(self._ledger, "".join(f"{m:.3f}\n" for m in recent))
+        except OSError as exc:
+            self._ledger_failed(exc)
+            return
+        for moment in recent:
+            for _, _, stamps in self._windows:
+                stamps.append(mono - (wall - moment))
+        if recent:
+            log.info("pacing counts %d calls of the last hour", len(recent))
+
+    def _record(self, moment: float) -> None:
+        if self._ledger is None:
+            return
+        try:
+            with self._ledger.open("a") as handle:
+                handle.write(f"{moment:.3f}\n")
+        except OSError as exc:
+            self._ledger_failed(exc)
+
+    def _ledger_failed(self, exc: OSError) -> None:
+        # Pacing within this process still holds; only the sharing is lost.
+        log.warning(
+            "pacing ledger %s unusable (%s): this run paces on its own calls",
+            self._ledger,
+            exc.strerror or exc,
+        )
+        self._ledger = None
 
     def _delay_needed(self, now: float) -> float:
         delay = 0.0
@@ -117,6 +169,26 @@ class Pacer:
             if len(stamps) >= limit:
                 delay = max(delay, stamps[len(stamps) - limit] + window - now)
         return delay
+
+
+def _moments(text: str) -> Iterator[float]:
+    for line in text.splitlines():
+        try:
+            yield float(line)
+        except ValueError:
+            continue  # a line cut short by a killed process
+
+
+def _replace(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".new")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def pacing_ledger(settings: Settings) -> Path:
+    """The file where calls to Defender for this database's tenant are counted."""
+    return Path(str(settings.db) + ".calls")
 
 
 class _PagingGuard:
@@ -170,9 +242,13 @@ class ApiClient:
         settings: pacing, page size, retry and timeout settings.
         session: the process's HTTP session.
         clock: injectable time, so tests never really sleep.
+        ledger: a file shared with other processes that call the same API for
+            the same tenant, so pacing counts their calls too (see `Pacer`).
     """
 
-    def __init__(self, base, tokens, settings, session, clock=SYSTEM_CLOCK):
+    def __init__(
+        self, base, tokens, settings, session, clock=SYSTEM_CLOCK, ledger=None
+    ):
         self.base = base.rstrip("/")
         self.calls_by_endpoint: Counter = Counter()
         self._tokens = tokens
@@ -180,7 +256,7 @@ class ApiClient:
         self._session = session
         self._clock = clock
         self._pacer = Pacer(
-            settings.max_calls_per_minute, settings.max_calls_per_hour, clock
+            settings.max_calls_per_minute, settings.max_calls_per_hour, clock, ledger
         )
 
     def get_json(self, path_or_url: str, params: dict | None = None) -> dict:
@@ -432,7 +508,9 @@ def connect_defender(settings: Settings, clock=SYSTEM_CLOCK, session=None):
     """Build a `DefenderClient` from settings, with its own MSAL token provider."""
     session = session or make_session(settings)
     tokens = TokenProvider(settings, settings.api_scope, session)
-    return DefenderClient(settings.api_base, tokens, settings, session, clock)
+    return DefenderClient(
+        settings.api_base, tokens, settings, session, clock, pacing_ledger(settings)
+    )
 
 
 def _collect(pages: Iterator[list[dict]]) -> list[dict] | None:
