@@ -150,7 +150,8 @@ def page_now() -> tuple[datetime, str]:
 
 def chosen_period(now: datetime) -> tuple[date, date]:
     """The period of the date-range input; the default (last 30 days) while a
-    range is half chosen."""
+    range is half chosen. A period reaching past today ends today, and a
+    caption says so (the input takes any day, so typing one is no error)."""
     default = progress.default_period(now)
     today = now.date()
     if PERIOD_KEY not in st.session_state:
@@ -158,14 +159,20 @@ def chosen_period(now: datetime) -> tuple[date, date]:
     st.date_input(
         "Period for regressions and the progress report (UTC days)",
         key=PERIOD_KEY,
-        max_value=today,
         format="YYYY-MM-DD",
     )
     chosen = st.session_state[PERIOD_KEY]
-    if isinstance(chosen, (tuple, list)) and len(chosen) == 2:
-        return chosen[0], chosen[1]
-    st.caption("Choose the period's last day; the last 30 days show until then.")
-    return default
+    if not (isinstance(chosen, (tuple, list)) and len(chosen) == 2):
+        st.caption("Choose the period's last day; the last 30 days show until then.")
+        return default
+    first, last = chosen
+    if last <= today:
+        return first, last
+    st.caption(
+        f"The period ends today, {labels.day(today)}: there are no figures "
+        "after it yet."
+    )
+    return min(first, today), today
 
 
 # Selection: table positions become a group id in the address at once.

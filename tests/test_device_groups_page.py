@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages import common
 from tests.conftest import REPO
 from tests.test_pages import live_environment, run_on_page
-from tvmdata import progress
+from tvmdata import labels, progress
 from tvmdata.sync import sync_tenant
 
 PAGE = "pages/device_groups.py"
@@ -98,3 +100,35 @@ def test_an_unknown_group_says_so_in_one_sentence(synced):
     assert [w.value for w in app.warning] == [
         "No device group has the id 999: choose one in the table."
     ]
+
+
+def test_a_period_reaching_past_today_ends_today_with_a_caption(synced):
+    today = datetime.now(UTC).date()
+    app = open_page()
+    period = app.date_input(key="groups_period")
+    # The input takes later days (the browser marks a day past a maximum as an
+    # error); the page clamps the period instead.
+    assert period.proto.max > f"{today:%Y/%m/%d}"
+
+    period.set_value((today - timedelta(days=5), today + timedelta(days=10)))
+    app = run_on_page(app, PAGE)
+
+    assert not app.exception and not app.error
+    captions = [c.value for c in app.caption]
+    assert (
+        f"The period ends today, {labels.day(today)}: there are no figures after it "
+        "yet." in captions
+    )
+    regressions = f"again from {labels.day(today - timedelta(days=5))} to "
+    assert any(regressions + f"{labels.day(today)}." in c for c in captions)
+
+
+def test_a_period_within_the_past_has_no_such_caption(synced):
+    today = datetime.now(UTC).date()
+    app = open_page()
+
+    app.date_input(key="groups_period").set_value((today - timedelta(days=9), today))
+    app = run_on_page(app, PAGE)
+
+    assert not app.exception
+    assert not [c for c in app.caption if c.value.startswith("The period ends")]
