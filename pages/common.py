@@ -19,6 +19,7 @@ import streamlit as st
 from tvmdata import access, background, demo, labels, store, views
 from tvmdata.config import load_settings
 from tvmdata.errors import AccessRefused, DatabaseLocked, SignInRequired, TvmError
+from tvmdata.staging import read_progress
 from tvmdata.sync import sync_in_progress
 
 T = TypeVar("T")
@@ -254,6 +255,8 @@ def _freshness(settings) -> None:
         st.caption(labels.synced_ago(status, datetime.now(UTC)))
     if running:
         st.caption("Sync in progress · pages show the last finished sync.")
+        for line in labels.sync_progress(read_progress(settings.db)):
+            st.caption(line)
     last = (status or {}).get("last_run")
     if last and last["outcome"] == "failed":
         st.warning(f"The last sync failed: {last['error']}")

@@ -132,3 +132,19 @@ def ticket_status(
         return TICKET_CANCELLED
     status = status or "pending"
     return TICKET_STATUSES.get(status, status.capitalize())
+
+
+_ENDPOINTS = {
+    "machines": "Devices",
+    "activities": "Activities",
+    "recommendations": "Recommendations",
+    "activity_devices": "Activities' exposed devices",
+    "recommendation_devices": "Recommendations' exposed devices",
+}
+
+
+def sync_progress(progress: dict[str, str]) -> list[str]:
+    """A running sync's progress, a line per endpoint in fetch order."""
+    order = list(_ENDPOINTS)
+    kinds = sorted(progress, key=lambda k: order.index(k) if k in order else 99)
+    return [f"{_ENDPOINTS.get(kind, kind)}: {progress[kind]}" for kind in kinds]

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # A staging area older than this is stale: its data is discarded, not resumed.
 RESUME_WITHIN = timedelta(hours=6)
 CHILDREN_JOURNAL = "children"
+PROGRESS_FILE = "progress.json"
 
 
 class StagingArea:
@@ -36,6 +37,7 @@ class StagingArea:
 
     def __init__(self, db_path: Path):
         self.root = Path(str(db_path) + ".staging")
+        self.progress: dict[str, str] = {}
         self.manifest: dict = {}
 
     def open(
@@ -86,7 +88,8 @@ class StagingArea:
             for number, page in enumerate(pages, start=1):
                 written += self._write_rows(handle, name, page, normalize)
                 if progress:
-                    progress(f"{name}: {number} pages, {written} rows")
+                    pages = f"{number:,} page{'' if number == 1 else 's'}"
+                    progress(f"{name}: {pages}, {written:,} rows")
         self.manifest["done"].append(name)
         self._write_manifest()
         return written
@@ -191,10 +194,30 @@ class StagingArea:
         except (OSError, ValueError):
             return None
 
+    def note_progress(self, line: str) -> None:
+        """Keep the latest progress line of each endpoint ("machines: 3 pages,
+        …") where the dashboard reads it while the run fetches."""
+        kind, _, text = line.partition(": ")
+        self.progress[kind] = text
+        temporary = self.root / "progress.json.tmp"
+        temporary.write_text(json.dumps(self.progress), encoding="utf-8")
+        os.replace(temporary, self.root / PROGRESS_FILE)
+
     def _write_manifest(self) -> None:
         temporary = self.root / "manifest.json.tmp"
         temporary.write_text(json.dumps(self.manifest), encoding="utf-8")
         os.replace(temporary, self.root / "manifest.json")
+
+
+def read_progress(db_path: Path) -> dict[str, str]:
+    """The running sync's latest progress line per endpoint (empty when no run
+    is fetching, or it has not written one yet)."""
+    path = Path(str(db_path) + ".staging") / PROGRESS_FILE
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _resumable(manifest: dict, tenant_id: str, now: datetime, last_merged) -> bool:

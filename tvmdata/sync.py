@@ -183,7 +183,9 @@ def _run(settings, clock, source, full, client, progress) -> SyncResult:
         result.resumed = staging.open(
             settings.tenant_id, now, full, run_id, previous["last_merged"]
         )
-        result.rows = _stage(client, staging, previous, full, progress)
+        result.rows = _stage(
+            client, staging, previous, full, _reporting(progress, staging)
+        )
         result.skipped = staging.skipped()
         result.rows["values_set_to_null"] = staging.nulled()
         result.calls = dict(_count_calls(client))
@@ -302,6 +304,17 @@ def _stage(client, staging, previous, full, progress) -> dict:
     return rows
 
 
+def _reporting(progress, staging):
+    """Progress told to the caller and kept in the staging area for the
+    dashboard."""
+
+    def report(line: str) -> None:
+        progress(line)
+        staging.note_progress(line)
+
+    return report
+
+
 def _stage_children(staging, kind, parent_ids, fetch_devices, progress) -> int:
     done = staging.fetched_children(kind)
     todo = [p for p in parent_ids if p not in done]
@@ -314,7 +327,7 @@ def _stage_children(staging, kind, parent_ids, fetch_devices, progress) -> int:
             records.normalize_device_ref,
         )
         if number % 100 == 0 or number == len(todo):
-            progress(f"{kind}: {number} of {len(todo)} lists, {written} rows")
+            progress(f"{kind}: {number:,} of {len(todo):,} lists, {written:,} rows")
     return written
 
 
