@@ -72,7 +72,6 @@ def _overview(db, run_id, groups, hour, period, _now, _settings) -> dict:
         "months": progress.load_month_comparison(_settings, scope, _now),
         "report": progress.load_progress_report(_settings, scope, start, end, _now),
     }
-    today = _now.date()
     files = {
         "groups": _file(table, progress.GROUP_COLUMNS, as_of, "device-groups"),
         "forecasts": _file(
@@ -94,11 +93,11 @@ def _overview(db, run_id, groups, hour, period, _now, _settings) -> dict:
     }
     for key in ("regressions", "regression_counts", "report"):
         files[key]["name"] = progress.file_name(
-            files[key]["kind"], names, period, status.get("succeeded_at")
+            files[key]["kind"], names, status.get("succeeded_at"), period
         )
     for key in ("groups", "forecasts", "months"):
         files[key]["name"] = progress.file_name(
-            files[key]["kind"], names, today, status.get("succeeded_at")
+            files[key]["kind"], names, status.get("succeeded_at")
         )
     return {"status": status, "frames": frames, "files": files}
 
@@ -132,7 +131,7 @@ def _group_view(db, run_id, group_id, hour, _now, _settings) -> dict | None:
     }
     for entry in files.values():
         entry["name"] = progress.file_name(
-            entry["kind"], [name], _now.date(), status.get("succeeded_at")
+            entry["kind"], [name], status.get("succeeded_at")
         )
     return {"row": found.iloc[0], "frames": frames, "files": files}
 

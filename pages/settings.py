@@ -21,7 +21,7 @@ from pages.common import (
     require_frame,
     settings_or_stop,
 )
-from tvmdata import audit, demo, intune, opsettings, recommendations
+from tvmdata import audit, csvout, demo, intune, opsettings, recommendations
 from tvmdata.errors import TvmError
 
 require_frame()
@@ -350,10 +350,8 @@ def render_audit_log(settings, entries: pd.DataFrame) -> None:
 
 
 def _audit_csv(settings) -> bytes:
-    now = datetime.now(UTC)
-    return audit.entries_csv(
-        audit.load_entries(settings, limit=None), f"{now:%Y-%m-%d %H:%M} UTC"
-    )
+    now = csvout.timestamp(datetime.now(UTC))
+    return audit.entries_csv(audit.load_entries(settings, limit=None), now)
 
 
 # The page

@@ -66,6 +66,7 @@ def table_rows(page) -> str:
 
 def test_the_group_filter_changes_the_group_table_and_its_download(synced):
     every = progress.load_group_progress(synced)["group_name"].tolist()
+    finance_shares = progress.load_group_progress(synced, [101])["fixed_share"]
     assert every == ["Engineering", "Finance", "Unassigned"]
 
     with streamlit_server(process_env(synced)) as url, chromium_browser() as browser:
@@ -99,8 +100,12 @@ def test_the_group_filter_changes_the_group_table_and_its_download(synced):
     assert [row["Device group"] for row in before] == every
     assert [row["Device group"] for row in after] == ["Finance"]
     assert int(rows_before) - int(rows_after) == 2
-    assert re.match(r"device-groups-all-groups-as-of-\d{4}-\d\d-\d\d-", name_before)
-    assert re.match(r"device-groups-finance-as-of-\d{4}-\d\d-\d\d-", name_after)
+    # Named by the sync's day, once.
+    assert re.fullmatch(r"device-groups-all-groups-\d{4}-\d\d-\d\d\.csv", name_before)
+    assert re.fullmatch(r"device-groups-finance-\d{4}-\d\d-\d\d\.csv", name_after)
+    assert [row["Share fixed (%)"] for row in after] == [
+        f"{share * 100:.1f}" for share in finance_shares
+    ]
 
 
 def test_the_chosen_groups_stay_in_the_address_across_page_switches(synced):

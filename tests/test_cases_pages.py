@@ -397,11 +397,11 @@ def test_command_line_exports_and_purge_archives_write_planted_formulas_as_text(
         "'" + name for name in planted["devices"]
     }
     purged = read_back(archived[0].read_bytes())
-    assert [r["activity_id"] for r in purged] == completed
-    assert purged[0]["title"].startswith("'" + planted["cells"]["title"])
-    assert purged[0]["description"] == "'" + planted["cells"]["description"]
+    assert [r["Activity id"] for r in purged] == completed
+    assert purged[0]["Remediation activity"].startswith("'" + planted["cells"]["title"])
+    assert purged[0]["Description"] == "'" + planted["cells"]["description"]
     history = read_back(archived[1].read_bytes())
-    assert history and all(r["computer_dns_name"].startswith("'") for r in history)
+    assert history and all(r["Device name"].startswith("'") for r in history)
 
 
 # --------------------------------------------------------------------------------
@@ -583,7 +583,7 @@ def test_a_task_without_optional_fields_shows_blanks_on_every_page_and_csv(
     assert pd.isna(row["completed_by"])
     shown = facts(detail)
     assert shown["Due date"] == "No due date"
-    assert shown["Activity id"] == task["id"]
+    assert f"Activity id `{task['id']}`" in [c.value for c in detail.caption]
     assert task["title"] in [t.value for t in detail.main.title]
     assert [m.value for m in home.metric][0] == "1", "the active task counts"
     assert task["id"] not in str([link.proto for link in home.get("page_link")])

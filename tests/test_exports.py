@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import sys
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pandas as pd
 
 from tests.conftest import REPO, load_case, past_retention, process_env
-from tvmdata import csvout, exports, store
+from tvmdata import csvout, exports, store, views
 from tvmdata.sync import sync_tenant
 
 
@@ -87,9 +91,9 @@ def test_plain_text_and_blank_cells_are_left_alone():
 
 def test_the_activity_list_download_goes_through_the_same_writer(settings):
     sync_tenant(settings)
-    frame = store.load_activities(settings)
+    frame = views.filter_activities(settings, status=None)
 
-    rows = read_csv(exports.activities_csv(frame, "sync 1"))
+    rows = read_csv(exports.filtered_list_csv(frame, "sync 1"))
 
     assert [r["Activity id"] for r in rows] == frame["activity_id"].tolist()
 
@@ -167,3 +171,72 @@ def test_exporting_devices_of_an_unknown_activity_says_so(settings, tmp_path):
 
     assert done.returncode == 1
     assert "No remediation activity has the id 'nope'" in done.stderr
+
+
+# One form across every CSV
+
+
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def test_times_are_iso_8601_utc_to_the_second_and_dates_iso_days():
+    columns = ["naive", "aware", "defender", "day"]
+    row = {
+        "naive": datetime(2026, 3, 1, 6, 0, 5, 123),
+        "aware": datetime(2026, 3, 1, 7, 0, tzinfo=timezone(timedelta(hours=1))),
+        "defender": pd.Timestamp("2021-01-12T18:54:11.5499478Z"),
+        "day": date(2026, 3, 1),
+    }
+
+    [written] = read_csv(csvout.build_csv([row], columns, "x"))
+
+    assert [written[c] for c in columns] == [
+        "2026-03-01T06:00:05Z",
+        "2026-03-01T06:00:00Z",
+        "2021-01-12T18:54:11Z",
+        "2026-03-01",
+    ]
+    finished = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    assert store.describe_as_of({"succeeded_id": 3, "succeeded_at": finished}) == (
+        "sync 3 finished 2026-12-03T06:00:00Z"
+    )
+
+
+def test_the_dashboards_downloads_write_times_in_that_form(settings):
+    sync_tenant(settings)
+    as_of = store.describe_as_of(store.load_sync_status(settings))
+    listed = views.filter_activities(settings, status=None)
+    first = listed.iloc[0]["activity_id"]
+    devices = views.load_activity_device_history(settings, first)
+
+    activities = read_csv(exports.filtered_list_csv(listed, as_of))
+    exposed = read_csv(exports.device_history_csv(devices, as_of))
+
+    assert activities and exposed
+    assert all(ISO_UTC.fullmatch(r["Created on"]) for r in activities)
+    assert all(ISO_UTC.fullmatch(r["First exposed"]) for r in exposed)
+    assert ISO_UTC.search(activities[0][csvout.AS_OF_COLUMN])
+
+
+def test_the_command_line_writes_the_dashboards_activity_csv(settings, tmp_path):
+    sync_tenant(settings)
+    out = tmp_path / "active.csv"
+    everything = tmp_path / "all.csv"
+
+    active = run_cli("export", "activities", "--out", str(out), "--status",
+                     "active", env=cli_env(settings, tmp_path))  # fmt: skip
+    every = run_cli("export", "activities", "--out", str(everything),
+                    env=cli_env(settings, tmp_path))  # fmt: skip
+
+    assert active.returncode == 0, active.stderr
+    assert every.returncode == 0, every.stderr
+    as_of = store.describe_as_of(store.load_sync_status(settings))
+    dashboard = exports.filtered_list_csv(
+        views.filter_activities(settings, status="Active"), as_of
+    )
+    assert out.read_bytes() == dashboard
+    all_rows = read_csv(everything.read_bytes())
+    assert list(all_rows[0]) == [*exports.LIST_COLUMNS.values(), csvout.AS_OF_COLUMN]
+    assert [r["Activity id"] for r in all_rows] == views.filter_activities(
+        settings, status=None
+    )["activity_id"].tolist()

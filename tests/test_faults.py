@@ -15,7 +15,7 @@ import pytest
 
 from tests.test_cli import cli, cli_env, one_line
 from tests.test_sync import T0, machine, ref, rows, task, tenant_with
-from tvmdata import csvout, exports, store
+from tvmdata import csvout, exports, views
 from tvmdata.client import connect_defender
 from tvmdata.clock import FakeClock
 from tvmdata.config import load_settings
@@ -267,7 +267,8 @@ def test_list_columns_are_written_as_plain_text_in_csv(settings, emulator):
     emulator.set_tenant(data)
     sync_tenant(settings)
 
-    document = exports.activities_csv(store.load_activities(settings), "sync 1")
+    listed = views.filter_activities(settings, status=None)
+    document = exports.filtered_list_csv(listed, "sync 1")
 
     rows_ = list(csv.DictReader(io.StringIO(document.decode("utf-8-sig"))))
     groups = {r["Activity id"]: r["Device groups"] for r in rows_}

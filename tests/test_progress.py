@@ -282,6 +282,10 @@ def test_a_groups_exposed_devices_say_for_how_long(history):
 # The progress report
 
 
+def read(raw: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+
+
 def test_the_progress_report_gives_group_and_activity_figures_for_a_period(
     history,
 ):
@@ -297,10 +301,10 @@ def test_the_progress_report_gives_group_and_activity_figures_for_a_period(
     ) == [
         ("group", "Alpha", None, 5, 3, 3, 0, 14.0, 0, 1, None),
         ("group", "Beta", None, 2, 3, 2, 1, 6.5, 0, 0, None),
-        ("activity", None, "stuck", 1, 1, 0, 0, None, None, None, True),
-        ("activity", None, "done", 0, 0, 1, 0, 17.0, None, None, False),
-        ("activity", None, "steady", 6, 4, 3, 1, 11.0, None, None, False),
-        ("activity", None, "fresh", 0, 1, 1, 0, 2.0, None, None, False),
+        ("activity", None, "stuck", 1, 1, 0, 0, None, None, 1, True),
+        ("activity", None, "done", 0, 0, 1, 0, 17.0, None, 0, False),
+        ("activity", None, "steady", 6, 4, 3, 1, 11.0, None, 0, False),
+        ("activity", None, "fresh", 0, 1, 1, 0, 2.0, None, 0, False),
     ]  # fmt: skip
     assert set(report["period_start"]) == {date(2026, 3, 1)}
     assert set(report["period_end"]) == {date(2026, 3, 20)}
@@ -328,10 +332,36 @@ def test_the_report_downloads_through_the_shared_csv_writer(history):
         ("activity", "", "steady"),
     ]
     assert lines[0]["Exposed at start"] == "5" and lines[0]["As of (UTC)"] == "sync 3"
-    name = progress.file_name(
-        "progress-report", ["Alpha"], (date(2026, 3, 1), date(2026, 3, 31)), NOW
+    # One overdue column: a group's count, and 1 or 0 for each activity.
+    overdue = [h for h in lines[0] if "overdue" in h.casefold()]
+    assert overdue == ["Overdue activities at end"]
+    assert [r["Overdue activities at end"] for r in lines] == ["1", "1", "0", "0"]
+
+
+def test_file_names_name_one_date_only():
+    period = (date(2026, 3, 1), date(2026, 3, 31))
+
+    names = [
+        progress.file_name("progress-report", ["Alpha"], NOW, period),
+        progress.file_name("device-groups", None, NOW),
+        progress.file_name("device-groups", ["Alpha", "Beta"], None),
+    ]
+
+    assert names == [
+        "progress-report-alpha-2026-03-01-to-2026-03-31.csv",
+        "device-groups-all-groups-2026-03-20.csv",
+        "device-groups-alpha-beta-no-sync.csv",
+    ]
+
+
+def test_shares_fixed_download_as_percentages(history):
+    table = progress.load_group_progress(history, now=NOW)
+    activities = progress.load_group_activities(history, ALPHA, now=NOW)
+
+    groups = read(progress.table_csv(table, progress.GROUP_COLUMNS, "sync 3"))
+    in_group = read(
+        progress.table_csv(activities, progress.GROUP_ACTIVITY_COLUMNS, "sync 3")
     )
-    assert name == "progress-report-alpha-2026-03-01-to-2026-03-31-2026-03-20.csv"
-    assert progress.file_name("device-groups", None, date(2026, 3, 20), None) == (
-        "device-groups-all-groups-as-of-2026-03-20-no-sync.csv"
-    )
+
+    assert [r["Share fixed (%)"] for r in groups] == ["57.1", "25.0"]
+    assert [r["Share fixed (%)"] for r in in_group] == ["50.0", "100.0", "50.0"]

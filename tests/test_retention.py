@@ -4,6 +4,7 @@ when archiving is on, and the per-group daily totals stay."""
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from tvmdata.clock import FakeClock
 from tvmdata.sync import sync_tenant
 
 NOW = datetime(2026, 9, 1, 6, 0, tzinfo=UTC)
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
 def stamp(moment: datetime) -> str:
@@ -71,12 +73,20 @@ def test_purge_archives_activities_and_their_history_before_deleting(
 
     archived = {p.name.split("-2026")[0]: p for p in tmp_path.glob("*.csv")}
     with archived["activities"].open(encoding="utf-8-sig") as handle:
-        ids = sorted(r["activity_id"] for r in csv.DictReader(handle))
-    assert ids == ["edge", "old", "recent"]
+        activities = list(csv.DictReader(handle))
+    assert sorted(r["Activity id"] for r in activities) == ["edge", "old", "recent"]
     with archived["activity-devices"].open(encoding="utf-8-sig") as handle:
-        history = [(r["activity_id"], r["machine_id"], r["end_reason"])
-                   for r in csv.DictReader(handle)]  # fmt: skip
+        devices = list(csv.DictReader(handle))
+    history = [(r["Activity id"], r["Device id"], r["End reason"]) for r in devices]
     assert history == [("recent", "m1", "fixed")]
+    # Headers in words, as the other exports write them; times in ISO 8601 UTC.
+    headers = [*activities[0], *devices[0]]
+    assert not [h for h in headers if "_" in h or h != h.strip()], headers
+    assert {"Remediation activity", "Created on", "Due date", "Device name"} <= set(
+        headers
+    )
+    assert activities[0]["As of (UTC)"] == "archived 2026-09-01T06:00:00Z"
+    assert re.fullmatch(ISO_UTC, devices[0]["Exposed from"])
     left = rows(settings, "select count(*) from exposure_intervals "
                           "where activity_id = 'recent'")  # fmt: skip
     assert left == [(0,)]

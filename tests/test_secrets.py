@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO, settings_for
 from tests.test_pages import run_on_page
-from tvmdata import exports, opsettings, store
+from tvmdata import exports, opsettings, store, views
 from tvmdata.clock import FakeClock
 from tvmdata.config import settings_environment
 from tvmdata.emulator import Emulator, sample_tenant
@@ -94,8 +94,8 @@ def test_the_client_secret_shows_nowhere(
             seen.append(page_text(app))
             if test and configured is wrong:
                 refused = [e.value for e in app.error]
-    listed = store.load_activities(settings)
-    seen.append(exports.activities_csv(listed, "sync 1").decode("utf-8-sig"))
+    listed = views.filter_activities(settings, status=None)
+    seen.append(exports.filtered_list_csv(listed, "sync 1").decode("utf-8-sig"))
     seen.append(everything_stored(settings))
     seen.append(caplog.text)
     seen += [repr(r.args) for r in caplog.records]

@@ -2,8 +2,10 @@
 
 Files are UTF-8 with a byte-order mark (so spreadsheet programs detect the
 encoding), have a header row and an "As of (UTC)" column naming the sync the data
-comes from. Text that a spreadsheet would run as a formula (starting with `=`,
-`+`, `-`, `@`, a tab or a carriage return) gets a leading `'`; numbers are
+comes from. Times are ISO 8601 in UTC (`2026-12-03T06:00:00Z`; a time without a
+zone is UTC, as every connection reads), dates ISO 8601 calendar days
+(`2026-12-03`). Text that a spreadsheet would run as a formula (starting with
+`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`; numbers are
 written as they are.
 """
 
@@ -15,7 +17,7 @@ import logging
 import math
 import numbers
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ def safe_cell(value):
     if isinstance(value, numbers.Number):
         return "" if isinstance(value, float) and math.isnan(value) else value
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
+        return timestamp(value)
     if isinstance(value, date):
         return value.isoformat()
     if hasattr(value, "tolist") and not isinstance(value, numbers.Number):
@@ -63,6 +65,13 @@ def safe_cell(value):
         value = "; ".join(str(v) for v in value)
     text = str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def timestamp(moment: datetime) -> str:
+    """A moment as every CSV writes it: ISO 8601 in UTC, to the second."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _write(handle, rows: Iterable[dict], columns: list[str], as_of: str) -> int:

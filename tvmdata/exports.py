@@ -21,24 +21,6 @@ class UnknownDeviceGroup(TvmError):
     """No device group has the name the user gave."""
 
 
-ACTIVITY_COLUMNS = {
-    "activity_id": "Activity id",
-    "activity": "Remediation activity",
-    "remediation_type": "Remediation type",
-    "priority": "Priority",
-    "created_by": "Created by",
-    "source": "Source",
-    "created_on": "Created on",
-    "due_on": "Due date",
-    "status": "Status",
-    "fixed_devices": "Fixed devices",
-    "target_devices": "Target devices",
-    "completed_by": "Completed by",
-    "completed_on": "Completed on",
-    "device_groups": "Device groups",
-    "related_component": "Related component",
-    "requester_notes": "Notes",
-}
 DEVICE_COLUMNS = {
     "machine_id": "Device id",
     "computer_dns_name": "Device name",
@@ -47,7 +29,8 @@ DEVICE_COLUMNS = {
     "last_seen": "Last seen",
     "health_status": "Health",
 }
-# The Remediation page's list (`views.filter_activities`), as it shows it.
+# The Remediation page's list (`views.filter_activities`), as it shows it; the
+# command line's `export activities` writes the same columns.
 LIST_COLUMNS = {
     "activity_id": "Activity id",
     "activity": "Remediation activity",
@@ -90,11 +73,15 @@ def filtered_list_csv(frame, as_of: str) -> bytes:
             no fixed/target figures to show and keep them blank.
         as_of: which sync the data comes from (`store.describe_as_of`).
     """
+    return csvout.build_csv(_list_rows(frame), _names(LIST_COLUMNS), as_of)
+
+
+def _list_rows(frame) -> list[dict]:
     rows = _renamed(frame, LIST_COLUMNS)
     for row, has_progress in zip(rows, frame["has_progress"], strict=True):
         if not has_progress:
             row["Fixed devices"] = row["Target devices"] = None
-    return csvout.build_csv(rows, _names(LIST_COLUMNS), as_of)
+    return rows
 
 
 def device_history_csv(frame, as_of: str) -> bytes:
@@ -117,28 +104,41 @@ def export_file_name(
     """
     words = [kind, *(p for p in parts if p)]
     words.append(f"{synced_at:%Y-%m-%d}" if synced_at else "no-sync")
+    return file_name(words)
+
+
+def file_name(words: Iterable[str | None]) -> str:
+    """`words` as a safe CSV file name: lower case, dashes, at most 150 characters
+    before `.csv`; blanks are left out."""
     slugs = (_UNSAFE_IN_NAME.sub("-", str(w).casefold()).strip("-") for w in words)
     return "-".join(s for s in slugs if s)[:150] + ".csv"
 
 
-def activities_csv(frame, as_of: str) -> bytes:
-    """The activity list (already filtered) as CSV bytes."""
-    return csvout.build_csv(
-        _renamed(frame, ACTIVITY_COLUMNS), _names(ACTIVITY_COLUMNS), as_of
-    )
-
-
 def export_activities(settings, out: Path, status=None, group=None, priority=None):
-    """Write the (filtered) activity list to `out`; return the number of rows.
+    """Write the activity list, filtered as asked, to `out` with the columns of
+    the Remediation page's CSV; return the number of rows.
+
+    Args:
+        settings: deployment settings (database path and lock wait).
+        out: the CSV file to write.
+        status: "Active" or "Completed" as the page shows it (marked complete
+            here counts as completed); None for every status.
+        group: a device group's name (case is ignored); None for every group.
+        priority: "High", "Medium" or "Low"; None for every priority.
 
     Raises:
         UnknownDeviceGroup: `group` names no device group (case is ignored).
         OutputNotWritable: `out` cannot be written.
     """
-    groups = [resolve_device_group(settings, group)] if group else None
-    frame = store.load_activities(settings, status, priority, groups)
+    groups = [device_group_id(settings, group)] if group else None
+    frame = views.filter_activities(
+        settings,
+        status=status,
+        priorities=[priority] if priority else None,
+        groups=groups,
+    )
     as_of = store.describe_as_of(store.load_sync_status(settings))
-    return _write(out, frame, ACTIVITY_COLUMNS, as_of)
+    return _write(out, _list_rows(frame), LIST_COLUMNS, as_of)
 
 
 def export_devices(settings, activity_id: str, out: Path) -> int:
@@ -150,7 +150,18 @@ def export_devices(settings, activity_id: str, out: Path) -> int:
     """
     frame = store.load_activity_devices(settings, activity_id)
     as_of = store.describe_as_of(store.load_sync_status(settings))
-    return _write(out, frame, DEVICE_COLUMNS, as_of)
+    return _write(out, _renamed(frame, DEVICE_COLUMNS), DEVICE_COLUMNS, as_of)
+
+
+def device_group_id(settings, name: str) -> int:
+    """The id of the device group called `name`, ignoring case.
+
+    Raises:
+        UnknownDeviceGroup: as `resolve_device_group`.
+    """
+    spelled = resolve_device_group(settings, name)
+    groups = views.list_device_groups(settings)
+    return int(groups.loc[groups["group_name"] == spelled, "group_id"].iloc[0])
 
 
 def resolve_device_group(settings, name: str) -> str:
@@ -190,8 +201,7 @@ def closest_first(name: str, known: list[str]) -> list[str]:
     return sorted(known, key=likeness)
 
 
-def _write(out: Path, frame, columns: dict, as_of: str) -> int:
-    rows = _renamed(frame, columns)
+def _write(out: Path, rows: list[dict], columns: dict, as_of: str) -> int:
     try:
         return csvout.write_csv(out, rows, _names(columns), as_of)
     except OSError as exc:

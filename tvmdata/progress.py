@@ -51,7 +51,7 @@ GROUP_COLUMNS = {
     "fixed_30_days": "Fixed in 30 days",
     "active_activities": "Active activities",
     "overdue_activities": "Overdue activities",
-    "fixed_share": "Share fixed",
+    "fixed_share": "Share fixed (%)",
     "median_days_to_fix": "Median days to fix",
     "change_30_days": "Change in 30 days",
 }
@@ -76,7 +76,7 @@ GROUP_ACTIVITY_COLUMNS = {
     "exposed_devices": "Still exposed in group",
     "fixed_devices": "Fixed in group",
     "target_devices": "Targeted in group",
-    "fixed_share": "Share fixed",
+    "fixed_share": "Share fixed (%)",
     "projected_on": "Projected completion",
     "forecast": "Forecast",
 }
@@ -131,8 +131,9 @@ REPORT_COLUMNS = {
     "median_days_to_fix": "Median days to fix",
     "completed_activities": "Activities completed in period",
     "overdue_activities": "Overdue activities at end",
-    "overdue_at_end": "Overdue at end",
 }
+# Shares (0..1) that CSV files write as percentages, e.g. 57.1.
+PERCENT_COLUMNS = ("fixed_share",)
 
 
 class PeriodNotValid(TvmError):
@@ -282,8 +283,10 @@ def load_progress_report(
         "activity", its figures over the chosen groups' devices). Columns
         level, group_id, group_name, activity_id, title, priority, due_on,
         status, exposed_at_start, exposed_at_end, fixed, regressions,
-        median_days_to_fix, completed_activities and overdue_activities (group
-        rows), overdue_at_end (activity rows), period_start, period_end.
+        median_days_to_fix, completed_activities (group rows),
+        overdue_activities (group rows: how many; activity rows: 1 when the
+        activity was overdue at the end, else 0), overdue_at_end (activity
+        rows), period_start, period_end.
 
     Raises:
         PeriodNotValid: `start` is after `end`.
@@ -292,7 +295,14 @@ def load_progress_report(
     frame = _fetch(
         settings, "group_progress_report", now, groups=_ids(groups), **params
     )
-    return frame.assign(period_start=params["first_day"], period_end=params["end_day"])
+    # One overdue column for both levels: an activity row counts itself.
+    itself = frame["overdue_at_end"].map({True: 1, False: 0})
+    overdue = frame["overdue_activities"].astype("Int64").fillna(itself.astype("Int64"))
+    return frame.assign(
+        overdue_activities=overdue,
+        period_start=params["first_day"],
+        period_end=params["end_day"],
+    )
 
 
 def default_period(now: datetime | None = None) -> tuple[date, date]:
@@ -320,26 +330,30 @@ def table_csv(frame: pd.DataFrame, columns: dict, as_of: str) -> bytes:
             the `*_COLUMNS` of this module).
         as_of: which sync the data comes from (`store.describe_as_of`).
     """
-    rows = frame[list(columns)].rename(columns=columns).to_dict("records")
+    chosen = frame[list(columns)]
+    shares = [c for c in PERCENT_COLUMNS if c in columns]
+    chosen = chosen.assign(**{c: (chosen[c] * 100).round(1) for c in shares})
+    rows = chosen.rename(columns=columns).to_dict("records")
     return csvout.build_csv(rows, list(columns.values()), as_of)
 
 
-def file_name(kind: str, group_names: Sequence[str] | None, period, synced_at):
-    """A download's file name naming its groups and period, e.g.
-    `device-groups-finance-hr-2026-11-04-to-2026-12-03-2026-12-03.csv`.
+def file_name(kind: str, group_names: Sequence[str] | None, synced_at, period=None):
+    """A download's file name naming its groups and one date, e.g.
+    `device-groups-finance-hr-2026-12-03.csv` (the sync's day) or
+    `regressions-finance-2026-11-04-to-2026-12-03.csv` (the period's days).
 
     Args:
         kind: what the file holds ("device-groups", "forecasts", ...).
         group_names: the chosen groups' names; None for every group.
-        period: (first day, last day), or a single day the figures are as of.
-        synced_at: when the sync the data comes from finished.
+        synced_at: when the sync the data comes from finished (None before
+            any); names the file when there is no period.
+        period: (first day, last day) of a report over a period.
     """
     scope = ["all-groups"] if group_names is None else list(group_names)
-    if isinstance(period, tuple):
-        span = [f"{period[0]:%Y-%m-%d}-to-{period[1]:%Y-%m-%d}"]
-    else:
-        span = [f"as-of-{period:%Y-%m-%d}"]
-    return exports.export_file_name(kind, [*scope, *span], synced_at)
+    if period is None:
+        return exports.export_file_name(kind, scope, synced_at)
+    span = f"{period[0]:%Y-%m-%d}-to-{period[1]:%Y-%m-%d}"
+    return exports.file_name([kind, *scope, span])
 
 
 def _with_forecast_words(frame: pd.DataFrame) -> pd.DataFrame:

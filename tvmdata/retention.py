@@ -21,6 +21,25 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 180
 DEFAULT_ARCHIVE_DIR = Path("data/archive")
+# Archive headers in the words the other exports use; any column a later schema
+# adds gets its name in words ("devices_gone" becomes "Devices gone").
+ARCHIVE_HEADERS = {
+    "activity_id": "Activity id",
+    "title": "Remediation activity",
+    "activity": "Remediation activity",
+    "requester_email": "Created by",
+    "requester_notes": "Notes",
+    "status": "Status in Defender",
+    "completer_email": "Completed by in Defender",
+    "scid": "Security configuration id",
+    "due_on": "Due date",
+    "status_changed_on": "Status changed on",
+    "missing_since": "Missing from Defender since",
+    "completed_here_by": "Marked complete here by",
+    "completed_here_at": "Marked complete here on",
+    "machine_id": "Device id",
+    "computer_dns_name": "Device name",
+}
 
 
 @dataclass(frozen=True)
@@ -107,11 +126,18 @@ def purge_completed(
 def _archive(con, folder: Path, now: datetime) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = now.strftime("%Y%m%d-%H%M%S")
-    as_of = f"archived {now:%Y-%m-%d %H:%M} UTC"
+    as_of = f"archived {csvout.timestamp(now)}"
     for name, prefix in (
         ("archive_activities", "activities"),
         ("archive_activity_devices", "activity-devices"),
     ):
         frame = store.fetch_frame(con, name)
+        frame = frame.rename(columns={c: archive_header(c) for c in frame.columns})
         path = folder / f"{prefix}-{stamp}.csv"
         csvout.write_csv(path, frame.to_dict("records"), list(frame.columns), as_of)
+
+
+def archive_header(column: str) -> str:
+    """An archive column's header: "Activity id" for `activity_id`."""
+    known = ARCHIVE_HEADERS.get(column)
+    return known or column.replace("_", " ").capitalize()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from tvmdata import csvout
 from tvmdata.errors import DatabaseLocked, StoreError, TenantMismatch
 
 log = logging.getLogger(__name__)
@@ -243,8 +244,8 @@ def describe_as_of(status: dict) -> str:
     """One line saying which sync the data comes from, for exports and pages."""
     if status.get("succeeded_id") is None:
         return "no successful sync yet"
-    finished = status["succeeded_at"].strftime("%Y-%m-%d %H:%M")
-    return f"sync {status['succeeded_id']} finished {finished} UTC"
+    finished = csvout.timestamp(status["succeeded_at"])
+    return f"sync {status['succeeded_id']} finished {finished}"
 
 
 def mark_completed(settings, activity_id: str, completed_by: str, when, note=None):
