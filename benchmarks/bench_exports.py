@@ -1,0 +1,82 @@
+"""Benchmark pieces: the CSV exports of `tvmdata.exports` next to DuckDB's
+`COPY ... TO` of the same rows (the same named query, the same parameters)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tvmdata import exports, store
+
+EVERY_ACTIVITY = {
+    "status": None,
+    "priorities": None,
+    "types": None,
+    "sources": None,
+    "groups": None,
+    "created_by": None,
+    "due_from": None,
+    "due_to": None,
+    "overdue_only": False,
+    "search": None,
+}
+
+
+def measure_exports(settings, targets: dict, folder: Path) -> list[dict]:
+    """Both exports the command line offers, each beside `COPY` of its rows."""
+    activity_id = targets["activity_id"]
+    today = datetime.now(UTC).date()
+    return [
+        _compare(
+            "Devices of the largest activity",
+            lambda out: exports.export_devices(settings, activity_id, out),
+            settings,
+            "activity_devices",
+            {"activity_id": activity_id},
+            folder,
+        ),
+        _compare(
+            "All activities",
+            lambda out: exports.export_activities(settings, out),
+            settings,
+            "filtered_activities",
+            {**EVERY_ACTIVITY, "today": today},
+            folder,
+        ),
+    ]
+
+
+def _compare(label, export, settings, query, params, folder: Path) -> dict:
+    out = folder / "export.csv"
+    started = time.monotonic()
+    rows = export(out)
+    export_seconds = time.monotonic() - started
+    export_mb = out.stat().st_size / 2**20
+
+    copied = folder / "copy.csv"
+    started = time.monotonic()
+    copy_rows = copy_query(settings, query, params, copied)
+    copy_seconds = time.monotonic() - started
+    return {
+        "label": label,
+        "rows": rows,
+        "export_seconds": export_seconds,
+        "export_mb": export_mb,
+        "copy_rows": copy_rows,
+        "copy_seconds": copy_seconds,
+        "ratio": export_seconds / copy_seconds,
+    }
+
+
+def copy_query(settings, query: str, params: dict, out: Path) -> int:
+    """`COPY (<named query>) TO out` on a connection opened as exports open one
+    (with the read macros the views use); returns the rows written."""
+    select = store.sql(query).strip().rstrip(";")
+    target = str(out).replace("'", "''")
+    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        store.run_script(con, "read_macros")
+        found = con.execute(
+            f"copy ({select}) to '{target}' (header, delimiter ',')", params
+        ).fetchone()
+    return int(found[0])
