@@ -74,7 +74,7 @@ def copy_query(settings, query: str, params: dict, out: Path) -> int:
     (with the read macros the views use); returns the rows written."""
     select = store.sql(query).strip().rstrip(";")
     target = str(out).replace("'", "''")
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         store.run_script(con, "read_macros")
         found = con.execute(
             f"copy ({select}) to '{target}' (header, delimiter ',')", params

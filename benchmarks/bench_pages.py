@@ -113,7 +113,7 @@ def measure_open(settings, repeats: int = 20) -> float:
     times = []
     for _ in range(repeats):
         started = time.monotonic()
-        with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        with store.open_store(settings) as con:
             store.run_script(con, "read_macros")
         times.append(time.monotonic() - started)
     return statistics.median(times)

@@ -256,7 +256,7 @@ def measure_read_json(settings, folder: Path) -> dict:
     started = time.monotonic()
     rows = sync._stage(client, staging, nothing_before, True, lambda line: None)
     staged_seconds = time.monotonic() - started
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         started = time.monotonic()
         sync._load_staged(con, staging)
         seconds = time.monotonic() - started

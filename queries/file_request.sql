@@ -45,6 +45,7 @@ from request_targets
 where activity_id = $activity_id;
 
 insert into exposure_intervals
+    (activity_id, machine_id, group_id, exposed_from, exposed_to, end_reason)
 select activity_id, machine_id, group_id, $requested_at, null, null
 from request_targets
 where activity_id = $activity_id;

@@ -3,15 +3,7 @@
 -- figures) and the group's forecast (see `forecasts`): overdue first, then by
 -- due date, title and id.
 with latest as (
-    select
-        activity_id,
-        machine_id,
-        arg_max(group_id, exposed_from) as group_id,
-        arg_max(exposed_to is null or exposed_to > $now, exposed_from) as is_open,
-        arg_max(coalesce(end_reason, ''), exposed_from) as last_reason
-    from exposures($today)
-    where exposed_from <= $now
-    group by activity_id, machine_id
+    select * from latest_at($today, $now)
 ),
 progress as (
     select

@@ -11,9 +11,9 @@ select activity_id, title, priority, due_on, status, created_on, completed_on, o
 from activity_rows(today, null)
 where has_progress;
 
--- Every exposure interval of those activities. `regressed`: the interval began
--- after the device's previous interval for the same activity ended as fixed
--- (a fixed device exposed again); `fixed_before` is when that fix was seen.
+-- Every exposure interval of those activities, with its links (schema_v4):
+-- `regressed` (a fixed device exposed again) and `fixed_before` (when that fix
+-- was seen).
 create or replace temp macro exposures(today) as table
 select
     e.activity_id,
@@ -22,12 +22,24 @@ select
     e.exposed_from,
     e.exposed_to,
     e.end_reason,
-    coalesce(lag(e.end_reason) over w = 'fixed', false) as regressed,
-    case when lag(e.end_reason) over w = 'fixed' then lag(e.exposed_to) over w end
-        as fixed_before
+    e.regressed,
+    e.fixed_before,
+    e.superseded_at
 from exposure_intervals e
-where e.activity_id in (select activity_id from progress_activities(today))
-window w as (partition by e.activity_id, e.machine_id order by e.exposed_from);
+where e.activity_id in (select activity_id from progress_activities(today));
+
+-- Each device's latest interval for each activity as of `moment`: its group,
+-- whether it is still open then, and how it ended ('' while open).
+create or replace temp macro latest_at(today, moment) as table
+select
+    activity_id,
+    machine_id,
+    group_id,
+    exposed_to is null or exposed_to > moment as is_open,
+    coalesce(end_reason, '') as last_reason
+from exposures(today)
+where exposed_from <= moment
+  and (superseded_at is null or superseded_at > moment);
 
 -- The intervals open at `moment`, of activities not completed by then.
 create or replace temp macro open_at(today, moment) as table

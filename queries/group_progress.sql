@@ -12,15 +12,7 @@
 --     completed then) and the change since; null until the tracked history
 --     reaches back 30 days.
 with latest as (
-    select
-        activity_id,
-        machine_id,
-        arg_max(group_id, exposed_from) as group_id,
-        arg_max(exposed_to is null or exposed_to > $now, exposed_from) as is_open,
-        arg_max(coalesce(end_reason, ''), exposed_from) as last_reason
-    from exposures($today)
-    where exposed_from <= $now
-    group by activity_id, machine_id
+    select * from latest_at($today, $now)
 ),
 shares as (
     select

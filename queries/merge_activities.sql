@@ -43,8 +43,9 @@ where activity_id in (
     select id from s_fetched where kind = 'activity_devices' and status = 'ok'
 );
 
-insert or replace into activity_devices
-select
+-- A device listed twice for an activity is kept once.
+insert into activity_devices
+select distinct on (d.parent_id, d.machine_id)
     d.parent_id, d.machine_id, d.computer_dns_name, d.os_platform,
     coalesce(m.group_id, g.group_id, 0), coalesce(d.group_name, 'Unassigned')
 from s_activity_devices d

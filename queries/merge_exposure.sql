@@ -42,6 +42,7 @@ where e.activity_id = gone.activity_id
   and e.exposed_from = gone.exposed_from;
 
 insert into exposure_intervals
+    (activity_id, machine_id, group_id, exposed_from, exposed_to, end_reason)
 select d.activity_id, d.machine_id, d.group_id, $now, null, null
 from activity_devices d
 join s_fetched f

@@ -1,17 +1,17 @@
 -- One snapshot per activity and device group for this run, and the day's
 -- per-group totals. A device counts as fixed for an activity when its latest
--- exposure interval ended as fixed.
+-- exposure interval ended as fixed (its latest: nothing superseded it, as
+-- `link_exposure` has just recorded).
 insert into group_snapshots
 select $run_id, $now, activity_id, group_id,
        count(*) filter (where is_open),
        count(*) filter (where last_reason = 'fixed')
 from (
-    select activity_id, machine_id,
-           arg_max(group_id, exposed_from) as group_id,
-           arg_max(exposed_to is null, exposed_from) as is_open,
-           arg_max(coalesce(end_reason, ''), exposed_from) as last_reason
+    select activity_id, machine_id, group_id,
+           exposed_to is null as is_open,
+           coalesce(end_reason, '') as last_reason
     from exposure_intervals
-    group by activity_id, machine_id
+    where superseded_at is null
 )
 group by activity_id, group_id;
 

@@ -32,6 +32,7 @@ DOCUMENTED_DEFAULTS = {
     "TVM_DB": ("db", Path("data/tvm.duckdb")),
     "TVM_FULL_REFRESH_HOURS": ("full_refresh_hours", 24),
     "TVM_LOCK_WAIT_SECONDS": ("lock_wait_seconds", 30),
+    "TVM_MEMORY_LIMIT_MB": ("memory_limit_mb", 1024),
     "TVM_DEMO": ("demo", False),
 }
 
@@ -175,6 +176,13 @@ def test_a_page_size_outside_one_to_ten_thousand_is_refused(monkeypatch, value):
     message = error_for(monkeypatch, "TVM_PAGE_SIZE", value)
 
     assert_one_sentence(message, "TVM_PAGE_SIZE", "10000", value)
+
+
+@pytest.mark.parametrize("value", ["1", "127"])
+def test_a_memory_limit_too_small_for_duckdb_is_refused(monkeypatch, value):
+    message = error_for(monkeypatch, "TVM_MEMORY_LIMIT_MB", value)
+
+    assert_one_sentence(message, "TVM_MEMORY_LIMIT_MB", "128", value)
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def without_purged(data: dict) -> dict:
 
 
 def read_all(settings, queries: dict[str, str]) -> dict[str, list[tuple]]:
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         return {
             name: con.execute(query + " order by all").fetchall()
             for name, query in queries.items()

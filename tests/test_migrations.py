@@ -109,3 +109,30 @@ def test_a_file_from_a_newer_version_is_refused(v1_store):
     with pytest.raises(StoreError, match="upgrade the dashboard"):
         with store.connect(v1_store):
             pass
+
+
+def test_migration_links_each_older_interval_to_its_neighbours(v1_store):
+    fixed, again = datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC)
+    raw = duckdb.connect(str(v1_store))
+    raw.executemany(
+        "insert into exposure_intervals values (?, ?, ?, ?, ?, ?)",
+        [
+            ("x", "m1", 101, LATER.replace(day=1), fixed, "fixed"),
+            ("x", "m1", 101, again, None, None),
+            ("x", "m2", 101, LATER.replace(day=1), None, None),
+        ],
+    )
+    raw.close()
+
+    with store.connect(v1_store) as con:
+        links = con.execute(
+            "select machine_id, exposed_from, regressed, fixed_before, superseded_at "
+            "from exposure_intervals where activity_id = 'x' "
+            "order by machine_id, exposed_from"
+        ).fetchall()
+
+    assert links == [
+        ("m1", LATER.replace(day=1), False, None, again),
+        ("m1", again, True, fixed, None),
+        ("m2", LATER.replace(day=1), False, None, None),
+    ]

@@ -173,7 +173,7 @@ def wait_for_quiet_emulator(emulator, process, quiet_seconds: float) -> None:
 
 
 def rows(settings, query: str) -> list[tuple]:
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         return con.execute(query + " order by all").fetchall()
 
 

@@ -82,8 +82,11 @@ def history(tmp_path_factory) -> Settings:
             [(i, f"Fix {i}", t, s, c, ch, d) for i, t, s, c, ch, d in ACTIVITIES],
         )
         con.executemany(
-            "insert into exposure_intervals values (?, ?, ?, ?, ?, ?)", INTERVALS
+            "insert into exposure_intervals (activity_id, machine_id, group_id, "
+            "exposed_from, exposed_to, end_reason) values (?, ?, ?, ?, ?, ?)",
+            INTERVALS,
         )
+        store.link_exposure(con)
     return Settings(db=db, lock_wait_seconds=5)
 
 

@@ -168,6 +168,19 @@ def test_history_records_intervals_and_group_snapshots_over_three_syncs(
         ("m3", 0, T0, t1, "no_longer_reported"),
         ("m4", 102, T0, t2, "fixed"),
     ]
+    # Each interval's links: m1 was fixed on day 1 and exposed again on day 2.
+    links = rows(
+        settings,
+        "select machine_id, exposed_from, regressed, fixed_before, superseded_at "
+        "from exposure_intervals order by machine_id, exposed_from",
+    )
+    assert links == [
+        ("m1", T0, False, None, t2),
+        ("m1", t2, True, t1, None),
+        ("m2", T0, False, None, None),
+        ("m3", T0, False, None, None),
+        ("m4", T0, False, None, None),
+    ]
     snapshots = rows(
         settings,
         "select run_id, group_id, exposed_devices, fixed_devices "

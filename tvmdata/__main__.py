@@ -512,7 +512,7 @@ def _purge_policy(settings, args) -> retention.RetentionPolicy:
 def _purge_candidates(settings, days: int):
     """The completed activities a purge with `days` would remove, as a frame."""
     cutoff = SYSTEM_CLOCK.now() - timedelta(days=days)
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         rows = con.execute(store.sql("purge_candidates"), {"cutoff": cutoff})
         ids = {row[0] for row in rows.fetchall()}
     frame = store.load_activities(settings)

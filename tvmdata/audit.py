@@ -50,14 +50,14 @@ def record(
 
 def load_entries(settings, limit: int | None = 500) -> pd.DataFrame:
     """The newest `limit` entries (None: all), newest first."""
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         return store.fetch_frame(con, "audit_entries", {"limit": limit})
 
 
 def entries_csv(frame: pd.DataFrame, as_of: str) -> bytes:
     """The entries of `frame` (from `load_entries`) as a CSV document."""
-    rows = frame.rename(columns=COLUMNS).to_dict("records")
-    return csvout.build_csv(rows, list(COLUMNS.values()), as_of)
+    named = frame.rename(columns=COLUMNS)
+    return csvout.build_csv(named, list(COLUMNS.values()), as_of)
 
 
 def _json(values: dict | None) -> str | None:

@@ -74,7 +74,7 @@ def start_sync(settings, source: str = "dashboard", started_by=None) -> int:
 
 
 def _record_start(settings, actor, source: str) -> None:
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         audit.record(
             con,
             actor=actor.label(),

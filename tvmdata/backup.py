@@ -52,7 +52,7 @@ def backup(settings, out_dir: Path, clock=SYSTEM_CLOCK) -> Path:
     partial = target.with_name(target.name + ".partial")
     _prepare(out_dir, target, partial)
     try:
-        with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        with store.open_store(settings) as con:
             con.execute(f"export database '{_quoted(partial)}' (format parquet)")
             manifest = _manifest(con, now)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")

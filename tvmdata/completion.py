@@ -33,7 +33,7 @@ def operator_email(settings) -> str | None:
         The stored email; in demo mode "operator@demo.example" when none is
         stored; otherwise None.
     """
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         found = store.fetch_dicts(con, "get_setting", {"key": OPERATOR_EMAIL_KEY})
     stored = json.loads(found[0]["value"]) if found and found[0]["value"] else None
     if stored:
@@ -60,7 +60,7 @@ def set_operator_email(
         "changed_by": changed_by,
         "changed_at": when or datetime.now().astimezone(),
     }
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         store.run_script(con, "put_setting", params)
     log.info("operator email changed by %s", changed_by)
 

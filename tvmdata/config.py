@@ -41,6 +41,10 @@ class Settings:
     db: Path = Path("data/tvm.duckdb")
     full_refresh_hours: int = 24
     lock_wait_seconds: int = 30
+    # DuckDB's working memory per connection; past it, work spills to disk.
+    # Keeps the sync of a 200,000-device tenant under 2 GB; 0 leaves DuckDB
+    # its own limit (80% of the machine's memory).
+    memory_limit_mb: int = 1024
     http_timeout_seconds: int = 60
     max_retries: int = 6
     demo: bool = False
@@ -146,6 +150,11 @@ def _to_int(setting: str, raw) -> int:
         raise ConfigError(f"{setting} must not be negative, got {number}.")
     if setting == "TVM_PAGE_SIZE" and not 1 <= number <= 10000:
         raise ConfigError(f"TVM_PAGE_SIZE must be between 1 and 10000, got {number}.")
+    if setting == "TVM_MEMORY_LIMIT_MB" and 0 < number < 128:
+        raise ConfigError(
+            f"TVM_MEMORY_LIMIT_MB must be at least 128, got {number} "
+            "(0 leaves DuckDB its own limit, 80% of the machine's memory)."
+        )
     return number
 
 

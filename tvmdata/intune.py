@@ -414,7 +414,7 @@ def deliver_outbox(
         result.off = True
         return result
     started = time.monotonic()
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         rows = store.fetch_dicts(con, "intune_pending", {"activity_id": activity_id})
     client = client or connect_graph(settings, clock)
     stopped = None
@@ -497,7 +497,7 @@ def _claim(settings, row, now) -> bool | None:
         "stale_before": now - CLAIM_LEASE,
     }
     try:
-        with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        with store.open_store(settings) as con:
             with store.transaction(con):
                 claimed = store.fetch_dicts(con, "intune_claim", params)
                 if claimed and row["operation"] == "create":
@@ -568,7 +568,7 @@ def _record_created(settings, activity_id: str, answer: dict, now) -> None:
     }
     # If this write fails after Intune created the task, the outbox row keeps
     # its claim; the next delivery finds the task by its marker (in doubt).
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         with store.transaction(con):
             store.run_script(con, "intune_created", params)
             audit.record(
@@ -595,7 +595,7 @@ def _finish(settings, row, status, now) -> None:
         "status": status,
         "now": now,
     }
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         with store.transaction(con):
             store.run_script(con, "intune_call_done", params)
 
@@ -618,7 +618,7 @@ def _fail(settings, row, exc: TvmError, clock, result) -> str | None:
         "not_before": not_before,
         "now": clock.now(),
     }
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         with store.transaction(con):
             store.run_script(con, "intune_call_failed", params)
     log.warning("intune %s for %s failed: %s", operation, row["activity_id"], message)
@@ -723,7 +723,7 @@ def read_back_tasks(settings, *, clock=SYSTEM_CLOCK, client=None) -> ReadBackRes
         result.off = True
         return result
     started = time.monotonic()
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         open_tasks = store.fetch_dicts(con, "intune_open_tasks")
     client = client or connect_graph(settings, clock)
     answers, failure = [], None
@@ -760,7 +760,7 @@ def _read_task(client, task_id: str) -> dict:
 
 def _save_answers(settings, answers, now) -> int:
     changed = 0
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         with store.transaction(con):
             for row, task in answers:
                 before = con.execute(
@@ -819,7 +819,7 @@ def load_task(settings, activity_id: str) -> dict | None:
     operations still in the outbox), create_error, not_before, cancelled_at,
     label (see `status_label`) and can_retry (a queued call has failed).
     """
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         rows = store.fetch_dicts(con, "intune_task", {"activity_id": activity_id})
     if not rows:
         return None
@@ -837,7 +837,7 @@ def list_tasks(settings) -> list[dict]:
     cancelled_at, label (see `status_label`) and rejected (IT turned it down;
     not a request cancelled here).
     """
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         tasks = store.fetch_dicts(con, "intune_task_list")
     for task in tasks:
         task["label"] = status_label(task)

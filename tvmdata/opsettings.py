@@ -56,7 +56,7 @@ class ConnectionCheck:
 def load_operational(settings) -> OperationalSettings:
     """The stored operational settings, defaults where never set."""
     policy = retention.load_policy(settings)
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         row = con.execute(store.sql("get_setting"), {"key": INTUNE_KEY}).fetchone()
     return OperationalSettings(
         intune_enabled=bool(json.loads(row[0])) if row and row[0] else False,
@@ -96,7 +96,7 @@ def save_operational(
     if not changed:
         return current
     policy = retention.load_policy(settings)
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         with store.transaction(con):
             for key, value in _stored_values(wanted, policy).items():
                 store.run_script(
@@ -185,7 +185,7 @@ def load_sync_history(settings, limit: int = 20) -> pd.DataFrame:
     Columns: run_id, started_at, finished_at, source, outcome, calls (total),
     rows (total staged), seconds, error.
     """
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         return store.fetch_frame(con, "sync_history", {"limit": limit})
 
 

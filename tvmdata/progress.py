@@ -333,8 +333,8 @@ def table_csv(frame: pd.DataFrame, columns: dict, as_of: str) -> bytes:
     chosen = frame[list(columns)]
     shares = [c for c in PERCENT_COLUMNS if c in columns]
     chosen = chosen.assign(**{c: (chosen[c] * 100).round(1) for c in shares})
-    rows = chosen.rename(columns=columns).to_dict("records")
-    return csvout.build_csv(rows, list(columns.values()), as_of)
+    named = chosen.rename(columns=columns)
+    return csvout.build_csv(named, list(columns.values()), as_of)
 
 
 def file_name(kind: str, group_names: Sequence[str] | None, synced_at, period=None):
@@ -395,7 +395,7 @@ def _fetch(settings, name: str, now: datetime | None, **params) -> pd.DataFrame:
 
 @contextmanager
 def _reading(settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         store.run_script(con, "read_macros")
         store.run_script(con, "group_macros")
         yield con

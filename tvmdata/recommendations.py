@@ -145,7 +145,7 @@ def load_exposed_devices(
 
 @contextmanager
 def _reading(settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         store.run_script(con, "read_macros")
         yield con
 

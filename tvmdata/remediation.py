@@ -157,7 +157,7 @@ def file_request(
     access.require(actor, "request", "file remediation requests")
     access.require_groups(actor, form.group_ids, "file this request")
     email = _requester(settings, actor.email)
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         earlier = _filed_with_token(con, form.form_token)
         if earlier:
             return earlier
@@ -200,7 +200,7 @@ def file_request(
 
 def filed_request(settings, form_token: str) -> FiledRequest | None:
     """The request a form's token filed, or None while it is not filed."""
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         return _filed_with_token(con, form_token)
 
 
@@ -210,13 +210,13 @@ def covering_activities(
     """Active activities for this recommendation that already cover any of the
     device groups (keys activity_id, title, device_groups)."""
     params = {"recommendation_id": recommendation_id, "group_ids": list(group_ids)}
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         return store.fetch_dicts(con, "covering_activities", params)
 
 
 def load_request(settings, activity_id: str) -> dict | None:
     """The request behind an activity filed here (None for Defender's)."""
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         rows = store.fetch_dicts(con, "request_detail", {"activity_id": activity_id})
     return rows[0] if rows else None
 
@@ -263,7 +263,7 @@ def edit_request(
     before = {k: request[k] for k in ("due_on", "priority", "notes")}
     after = {"due_on": due_on, "priority": priority, "notes": notes or None}
     params = {"activity_id": activity_id, **after}
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         with store.transaction(con):
             store.run_script(con, "edit_request", params)
             queued = intune.queue_edit(con, activity_id, when)
@@ -295,7 +295,7 @@ def cancel_request(
     email = _requester(settings, actor.email)
     _changeable(settings, activity_id, email)
     params = {"activity_id": activity_id, "cancelled_by": email, "cancelled_at": when}
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         with store.transaction(con):
             store.run_script(con, "cancel_request", params)
             queued = intune.queue_cancel(con, activity_id, email, when)

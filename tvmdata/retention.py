@@ -53,7 +53,7 @@ class RetentionPolicy:
 
 def load_policy(settings) -> RetentionPolicy:
     """The retention policy stored in the database (defaults when never set)."""
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         row = con.execute(store.sql("get_setting"), {"key": "retention"}).fetchone()
     if not row or not row[0]:
         return RetentionPolicy()
@@ -78,7 +78,7 @@ def save_policy(settings, policy: RetentionPolicy, changed_by: str, clock=SYSTEM
         "changed_by": changed_by,
         "changed_at": clock.now(),
     }
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         store.run_script(con, "put_setting", params)
 
 
@@ -96,7 +96,7 @@ def purge_completed(
     access.require(actor, "purge", "purge completed activities")
     now = clock.now()
     cutoff = now - timedelta(days=policy.days)
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         ids = [
             r[0]
             for r in con.execute(
@@ -134,7 +134,7 @@ def _archive(con, folder: Path, now: datetime) -> None:
         frame = store.fetch_frame(con, name)
         frame = frame.rename(columns={c: archive_header(c) for c in frame.columns})
         path = folder / f"{prefix}-{stamp}.csv"
-        csvout.write_csv(path, frame.to_dict("records"), list(frame.columns), as_of)
+        csvout.write_csv(path, frame, list(frame.columns), as_of)
 
 
 def archive_header(column: str) -> str:

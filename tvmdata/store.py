@@ -27,7 +27,13 @@ from tvmdata.errors import DatabaseLocked, StoreError, TenantMismatch
 log = logging.getLogger(__name__)
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
-MIGRATIONS = [(1, "schema_v1"), (2, "schema_v2"), (3, "schema_v3")]
+# Each schema version and the scripts that bring a file to it, in order.
+MIGRATIONS = [
+    (1, ("schema_v1",)),
+    (2, ("schema_v2",)),
+    (3, ("schema_v3",)),
+    (4, ("schema_v4", "exposure_to_link_all", "link_exposure")),
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock")
 _PARAM = re.compile(r"\$([a-z_]+)")
@@ -44,11 +50,22 @@ def sql(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def open_store(settings):
+    """`connect` with a deployment's settings: its database file, lock wait and
+    DuckDB memory limit."""
+    return connect(settings.db, settings.lock_wait_seconds, settings.memory_limit_mb)
+
+
 @contextmanager
-def connect(db_path: Path, lock_wait_seconds: float = 30):
+def connect(
+    db_path: Path, lock_wait_seconds: float = 30, memory_limit_mb: int | None = None
+):
     """Open the store for one operation, migrated to the current schema.
 
-    Yields a DuckDB connection set to UTC; closes it on exit. Raises
+    Yields a DuckDB connection set to UTC; closes it on exit. With
+    `memory_limit_mb`, DuckDB keeps its working memory under it and spills the
+    rest to a temporary folder beside the file (without it, DuckDB allows
+    itself 80% of the machine's memory). Raises
     `DatabaseLocked` when another process keeps the file longer than the wait,
     `StoreError` when the file is not a usable store.
 
@@ -61,6 +78,8 @@ def connect(db_path: Path, lock_wait_seconds: float = 30):
         try:
             con.execute("set TimeZone = 'UTC'")
             con.execute("set enable_progress_bar = false")
+            if memory_limit_mb:
+                con.execute(f"set memory_limit = '{int(memory_limit_mb)}MB'")
             _migrate(con, Path(db_path))
             yield con
         finally:
@@ -102,6 +121,13 @@ def fetch_dicts(con, name: str, params: dict | list | None = None) -> list[dict]
 def fetch_frame(con, name: str, params: dict | list | None = None):
     """Run a named query and return a pandas DataFrame."""
     return con.execute(sql(name), params or []).df()
+
+
+def link_exposure(con) -> None:
+    """Recompute every exposure interval's links to its neighbours (see
+    queries/schema_v4.sql), for history written other than by the merge."""
+    run_script(con, "exposure_to_link_all")
+    run_script(con, "link_exposure")
 
 
 def check_tenant(con, tenant_id: str, now) -> None:
@@ -160,7 +186,7 @@ def _migrate(con, db_path: Path) -> None:
             f"{db_path} was written by a newer version (schema {version}, this "
             f"version knows {SCHEMA_VERSION}): upgrade the dashboard."
         )
-    pending = [(v, name) for v, name in MIGRATIONS if v > version]
+    pending = [(v, scripts) for v, scripts in MIGRATIONS if v > version]
     if not pending:
         return
     if version == 0 and _has_foreign_tables(con):
@@ -169,8 +195,9 @@ def _migrate(con, db_path: Path) -> None:
             "at a new file."
         )
     with transaction(con):
-        for number, name in pending:
-            con.execute(sql(name))
+        for number, scripts in pending:
+            for name in scripts:
+                con.execute(sql(name))
             con.execute("insert into schema_version values (?, now())", [number])
             log.info("migrated %s to schema %d", db_path, number)
 

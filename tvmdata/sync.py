@@ -46,6 +46,8 @@ MERGE_SCRIPTS = [
     "track_requests",
     "merge_exposure",
     "finish_requests",
+    "exposure_to_link_fetched",
+    "link_exposure",
     "record_history",
 ]
 # Staged file -> the store table whose column types it is read with.
@@ -228,7 +230,7 @@ def _sync_intune(settings, clock, result: SyncResult) -> None:
         "calls": json.dumps(step.calls),
     }
     try:
-        with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        with store.open_store(settings) as con:
             store.run_script(con, "intune_finish_sync_run", params)
     except TvmError as exc:
         log.error("could not record the Intune step of run %d: %s", result.run_id, exc)
@@ -241,7 +243,7 @@ def _sync_intune(settings, clock, result: SyncResult) -> None:
 
 
 def _read_previous_state(settings, now) -> dict:
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         store.check_tenant(con, settings.tenant_id, now)
         store.run_script(con, "mark_interrupted_runs")
         activities = {
@@ -268,7 +270,7 @@ def _full_refresh_due(last_full: datetime | None, now: datetime, settings) -> bo
 
 
 def _start_run(settings, now, source, full) -> int:
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         params = {"now": now, "source": source, "full": full}
         return con.execute(store.sql("start_sync_run"), params).fetchone()[0]
 
@@ -384,7 +386,7 @@ def _read_staged(staging, name: str):
 
 def _merge(settings, staging, run_id, now, result) -> None:
     started = time.monotonic()
-    with store.connect(settings.db, settings.lock_wait_seconds) as con:
+    with store.open_store(settings) as con:
         _load_staged(con, staging)
         params = {"run_id": run_id, "now": now}
         with store.transaction(con):
@@ -458,7 +460,7 @@ def _record_failure(settings, result: SyncResult, now) -> None:
     # Best effort: if the database stays locked, the run is left "running" and
     # the next run marks it interrupted; the caller still gets the error.
     try:
-        with store.connect(settings.db, settings.lock_wait_seconds) as con:
+        with store.open_store(settings) as con:
             _write_finish(con, result, now)
     # duckdb.Error too: on a full disk this write fails as well, and must not
     # hide the reason the run stopped.
