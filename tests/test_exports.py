@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pandas as pd
 
 from tests.conftest import REPO, load_case, past_retention, process_env
+from tests.test_intune import file_with_task, intune_on  # noqa: F401 (fixture)
+from tests.test_requests import synced  # noqa: F401 (the intune_on fixture's)
 from tvmdata import csvout, exports, store, views
 from tvmdata.sync import sync_tenant
 
@@ -116,12 +118,12 @@ def cli_env(settings, tmp_path, **extra):
 def test_sync_then_export_from_the_command_line_writes_every_activity(
     settings, emulator, tmp_path
 ):
-    synced = run_cli("sync", env=cli_env(settings, tmp_path))
+    sync_run = run_cli("sync", env=cli_env(settings, tmp_path))
     out = tmp_path / "a.csv"
     exported = run_cli("export", "activities", "--out", str(out),
                        env=cli_env(settings, tmp_path))  # fmt: skip
 
-    assert synced.returncode == 0, synced.stderr
+    assert sync_run.returncode == 0, sync_run.stderr
     assert exported.returncode == 0, exported.stderr
     ids = {r["Activity id"] for r in read_csv(out.read_bytes())}
     tasks = emulator.tenant()["remediationTasks"]
@@ -240,3 +242,97 @@ def test_the_command_line_writes_the_dashboards_activity_csv(settings, tmp_path)
     assert [r["Activity id"] for r in all_rows] == views.filter_activities(
         settings, status=None
     )["activity_id"].tolist()
+
+
+# The command line writes straight from the database; the pages write the
+# DataFrames they show. Both go through the one writer and agree byte for byte.
+
+HOSTILE = {
+    "title": '=HYPERLINK("http://example.test","open me")',
+    "relatedComponent": 'Chrome, "stable"\nchannel',
+    "requesterNotes": "-2+3\r\nsecond line, with a comma",
+}
+
+
+def hostile_tenant(emulator):
+    data = emulator.tenant()
+    first, second = data["remediationTasks"][:2]
+    first.update(HOSTILE)
+    first["rbacGroupNames"] = ["+Finance", 'HR, "West"']
+    second["title"] = "@SUM(A1) Ünïcødé ✓ 名前"
+    device = data["taskMachines"][first["id"]][0]
+    device["computerDnsName"] = "=cmd|' /C calc'!A0"
+    emulator.set_tenant(data)
+    return first["id"]
+
+
+def as_of_now(settings) -> str:
+    return store.describe_as_of(store.load_sync_status(settings))
+
+
+def test_the_command_line_and_the_page_write_the_same_bytes(
+    settings, emulator, tmp_path
+):
+    planted = hostile_tenant(emulator)
+    sync_tenant(settings)
+    out = tmp_path / "all.csv"
+
+    exports.export_activities(settings, out)
+
+    listed = views.filter_activities(settings, status=None)
+    assert out.read_bytes() == exports.filtered_list_csv(listed, as_of_now(settings))
+    row = next(r for r in read_csv(out.read_bytes()) if r["Activity id"] == planted)
+    assert row["Remediation activity"] == "'" + HOSTILE["title"]
+    assert row["Device groups"] == '\'+Finance; HR, "West"'
+    assert row["Related component"] == HOSTILE["relatedComponent"]
+
+
+def test_filtered_command_line_exports_match_the_filtered_page_list(
+    settings, emulator, tmp_path
+):
+    sync_tenant(settings)
+    groups = views.list_device_groups(settings)
+    group = groups.iloc[0]
+    out = tmp_path / "some.csv"
+
+    exports.export_activities(settings, out, "Active", group["group_name"], "High")
+
+    listed = views.filter_activities(
+        settings, status="Active", priorities=["High"], groups=[group["group_id"]]
+    )
+    assert out.read_bytes() == exports.filtered_list_csv(listed, as_of_now(settings))
+
+
+def test_the_device_export_matches_the_same_rows_written_from_a_dataframe(
+    settings, emulator, tmp_path
+):
+    planted = hostile_tenant(emulator)
+    sync_tenant(settings)
+    out = tmp_path / "devices.csv"
+
+    count = exports.export_devices(settings, planted, out)
+
+    frame = store.load_activity_devices(settings, planted)
+    columns = exports.DEVICE_COLUMNS
+    assert count == len(frame) > 0
+    assert out.read_bytes() == csvout.build_csv(
+        frame.rename(columns=columns), list(columns.values()), as_of_now(settings)
+    )
+    names = {r["Device name"] for r in read_csv(out.read_bytes())}
+    assert "'=cmd|' /C calc'!A0" in names
+
+
+def test_ticket_statuses_and_request_sources_match_in_both_files(
+    intune_on,  # noqa: F811 (the fixture imported above)
+    tmp_path,
+):
+    file_with_task(intune_on)
+    out = tmp_path / "all.csv"
+
+    exports.export_activities(intune_on, out)
+
+    listed = views.filter_activities(intune_on, status=None)
+    assert listed["ticket_status"].notna().any()
+    assert out.read_bytes() == exports.filtered_list_csv(listed, as_of_now(intune_on))
+    filed = [r for r in read_csv(out.read_bytes()) if r["Source"] == "This dashboard"]
+    assert filed and all(r["Ticket status"] for r in filed)
