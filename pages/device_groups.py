@@ -60,18 +60,21 @@ def _overview(db, run_id, groups, hour, period, _now, _settings) -> dict:
     start, end = period
     status = store.load_sync_status(_settings)
     as_of = store.describe_as_of(status)
-    table = progress.load_group_progress(_settings, scope, _now)
+    with progress.one_reading(_settings):
+        table = progress.load_group_progress(_settings, scope, _now)
+        frames = {
+            "groups": table,
+            "forecasts": progress.load_forecasts(_settings, scope, _now),
+            "regressions": progress.load_regressions(
+                _settings, scope, start, end, _now
+            ),
+            "regression_counts": progress.count_regressions(
+                _settings, scope, start, end, _now
+            ),
+            "months": progress.load_month_comparison(_settings, scope, _now),
+            "report": progress.load_progress_report(_settings, scope, start, end, _now),
+        }
     names = None if scope is None else table["group_name"].tolist()
-    frames = {
-        "groups": table,
-        "forecasts": progress.load_forecasts(_settings, scope, _now),
-        "regressions": progress.load_regressions(_settings, scope, start, end, _now),
-        "regression_counts": progress.count_regressions(
-            _settings, scope, start, end, _now
-        ),
-        "months": progress.load_month_comparison(_settings, scope, _now),
-        "report": progress.load_progress_report(_settings, scope, start, end, _now),
-    }
     files = {
         "groups": _file(table, progress.GROUP_COLUMNS, as_of, "device-groups"),
         "forecasts": _file(
@@ -104,17 +107,18 @@ def _overview(db, run_id, groups, hour, period, _now, _settings) -> dict:
 
 @st.cache_data(show_spinner=False, ttl=3600)
 def _group_view(db, run_id, group_id, hour, _now, _settings) -> dict | None:
-    found = progress.load_group_progress(_settings, [group_id], _now)
-    if found.empty:
-        return None
+    with progress.one_reading(_settings):
+        found = progress.load_group_progress(_settings, [group_id], _now)
+        if found.empty:
+            return None
+        frames = {
+            "burndown": progress.load_group_burndown(_settings, group_id, _now),
+            "activities": progress.load_group_activities(_settings, group_id, _now),
+            "devices": progress.load_group_exposed_devices(_settings, group_id, _now),
+        }
     status = store.load_sync_status(_settings)
     as_of = store.describe_as_of(status)
     name = found.iloc[0]["group_name"]
-    frames = {
-        "burndown": progress.load_group_burndown(_settings, group_id, _now),
-        "activities": progress.load_group_activities(_settings, group_id, _now),
-        "devices": progress.load_group_exposed_devices(_settings, group_id, _now),
-    }
     files = {
         "burndown": _file(
             frames["burndown"], progress.BURNDOWN_COLUMNS, as_of, "burndown"

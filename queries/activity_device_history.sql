@@ -30,8 +30,9 @@ select
     i.exposed_to is null and i.times_fixed > 0 as regressed
 from intervals i
 left join machines m using (machine_id)
-left join activity_devices d
-  on d.activity_id = i.activity_id and d.machine_id = i.machine_id
+left join (
+    select * from activity_devices where activity_id = $activity_id
+) d using (machine_id)
 left join device_groups g on g.group_id = i.group_id
 order by
     coalesce(m.computer_dns_name, d.computer_dns_name) nulls last, i.machine_id;

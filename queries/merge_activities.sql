@@ -43,11 +43,13 @@ where activity_id in (
     select id from s_fetched where kind = 'activity_devices' and status = 'ok'
 );
 
--- A device listed twice for an activity is kept once.
+-- A device listed twice for an activity is kept once. Rows go in by activity,
+-- so reads of one activity skip the rest of the table.
 insert into activity_devices
 select distinct on (d.parent_id, d.machine_id)
     d.parent_id, d.machine_id, d.computer_dns_name, d.os_platform,
     coalesce(m.group_id, g.group_id, 0), coalesce(d.group_name, 'Unassigned')
 from s_activity_devices d
 left join machines m on m.machine_id = d.machine_id
-left join device_groups g on m.machine_id is null and g.group_name = d.group_name;
+left join device_groups g on m.machine_id is null and g.group_name = d.group_name
+order by d.parent_id, d.machine_id;

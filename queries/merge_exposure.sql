@@ -52,4 +52,5 @@ where not exists (
     where o.activity_id = d.activity_id
       and o.machine_id = d.machine_id
       and o.exposed_to is null
-);
+)
+order by d.activity_id, d.machine_id;

@@ -368,3 +368,27 @@ def test_shares_fixed_download_as_percentages(history):
 
     assert [r["Share fixed (%)"] for r in groups] == ["57.1", "25.0"]
     assert [r["Share fixed (%)"] for r in in_group] == ["50.0", "100.0", "50.0"]
+
+
+def test_loads_in_one_reading_share_one_database_and_give_the_same_figures(
+    history, monkeypatch
+):
+    def loads():
+        return [
+            progress.load_group_progress(history, None, NOW),
+            progress.load_forecasts(history, None, NOW),
+            progress.count_regressions(history, None, None, None, NOW),
+            progress.load_month_comparison(history, None, NOW),
+        ]
+
+    apart = loads()
+    opened = []
+    plain = store.open_store
+    monkeypatch.setattr(store, "open_store", lambda s: opened.append(s) or plain(s))
+
+    with progress.one_reading(history):
+        together = loads()
+
+    assert len(opened) == 1
+    assert all(a.equals(b) for a, b in zip(apart, together, strict=True))
+    assert not together[0].empty

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
@@ -31,6 +32,8 @@ from tvmdata import csvout, exports, store
 from tvmdata.errors import TvmError
 
 _PARAM = re.compile(r"\$([a-z_]+)")
+# The connection `one_reading` holds open for its block, with its settings.
+_SHARED: ContextVar[tuple | None] = ContextVar("shared_reading", default=None)
 FORECAST_DAYS = 14
 MIN_HISTORY_DAYS = 7
 # Forecast outcomes, as the page words them (will_miss adds its days).
@@ -394,7 +397,29 @@ def _fetch(settings, name: str, now: datetime | None, **params) -> pd.DataFrame:
 
 
 @contextmanager
+def one_reading(settings) -> Iterator[None]:
+    """Let every load in the block share one open database (opening it and
+    defining the read macros costs tens of milliseconds each time)."""
+    with _open_for_reading(settings) as con:
+        token = _SHARED.set((settings, con))
+        try:
+            yield
+        finally:
+            _SHARED.reset(token)
+
+
+@contextmanager
 def _reading(settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    shared = _SHARED.get()
+    if shared is not None and shared[0] == settings:
+        yield shared[1]
+        return
+    with _open_for_reading(settings) as con:
+        yield con
+
+
+@contextmanager
+def _open_for_reading(settings) -> Iterator[duckdb.DuckDBPyConnection]:
     with store.open_store(settings) as con:
         store.run_script(con, "read_macros")
         store.run_script(con, "group_macros")

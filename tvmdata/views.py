@@ -351,10 +351,11 @@ def _with_type_label(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _with_ticket_status(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the Intune task's status in words (None without a task)."""
-    statuses = [_ticket_status(row) for row in frame.to_dict("records")]
-    return frame.assign(
-        ticket_status=pd.Series(statuses, index=frame.index, dtype=object)
-    )
+    statuses = pd.Series(None, index=frame.index, dtype=object)
+    with_task = frame[frame["has_task"].fillna(False).astype(bool)]
+    for index, row in zip(with_task.index, with_task.to_dict("records"), strict=True):
+        statuses[index] = _ticket_status(row)
+    return frame.assign(ticket_status=statuses)
 
 
 def _ticket_status(row: dict) -> str | None:
