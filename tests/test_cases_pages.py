@@ -311,6 +311,7 @@ def test_every_dashboard_download_writes_planted_formulas_as_text(
     for name, document in files.items():
         rows = read_back(document)
         assert formula_cells(rows) == [], name
+        assert midnight_days(rows) == [], name
     listed = read_back(
         next(v for k, v in files.items() if k.startswith("activities-all"))
     )
@@ -332,6 +333,22 @@ def test_every_dashboard_download_writes_planted_formulas_as_text(
         next(v for k, v in files.items() if k.startswith("progress-report"))
     )
     assert "'" + planted["group"] in {r["Device group"] for r in report}
+
+
+DAY_COLUMNS = ("Due date", "Day", "Projected completion", "Period start",
+               "Period end")  # fmt: skip
+DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
+
+
+def midnight_days(rows: list[dict]) -> list[tuple[str, str]]:
+    """Cells of calendar-day columns written as anything but `YYYY-MM-DD`
+    (a day read as a time at midnight, say)."""
+    return [
+        (name, value)
+        for row in rows
+        for name, value in row.items()
+        if name in DAY_COLUMNS and value and not DAY.match(value)
+    ]
 
 
 def run_cli(settings, *args) -> subprocess.CompletedProcess:
@@ -388,6 +405,7 @@ def test_command_line_exports_and_purge_archives_write_planted_formulas_as_text(
         rows = read_back(path.read_bytes())
         assert rows, path.name
         assert formula_cells(rows) == [], path.name
+        assert midnight_days(rows) == [], path.name
     activities = read_back((tmp_path / "a.csv").read_bytes())
     first = next(r for r in activities if r["Activity id"] == activity)
     assert first["Target devices"] == str(planted["numbers"]["targetDevices"])

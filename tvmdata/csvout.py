@@ -83,6 +83,23 @@ _NULLABLE_DTYPES = (
 )  # fmt: skip
 
 
+def calendar_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its DuckDB DATE columns as calendar days.
+
+    pandas receives DATE columns as times at midnight without a zone, which
+    would be written as times. Every moment the store keeps is TIMESTAMPTZ and
+    reaches pandas with its zone, so a column of zone-less times read from the
+    store is a column of dates.
+    """
+    days = {
+        name: frame[name].dt.date
+        for name in frame.columns
+        if pd.api.types.is_datetime64_dtype(frame[name])
+        and not isinstance(frame[name].dtype, pd.DatetimeTZDtype)
+    }
+    return frame.assign(**days) if days else frame
+
+
 def build_csv(rows, columns: list[str], as_of: str) -> bytes:
     """Return the CSV document for `rows` as bytes (for download buttons).
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -66,31 +66,6 @@ DEVICE_HISTORY_COLUMNS = {
 }
 # The activity list as the command line writes it: the Remediation page's
 # columns, worded as `views.filter_activities` and `_list_frame` word them.
-LIST_QUERY = """
-select
-    activity_id,
-    activity,
-    csv_remediation_type(remediation_type) as remediation_type_label,
-    priority,
-    created_by,
-    created_on,
-    due_on,
-    overdue,
-    status,
-    case when has_progress then fixed_devices end as fixed_devices,
-    case when has_progress then target_devices end as target_devices,
-    completed_by,
-    completed_on,
-    device_groups,
-    csv_ticket_status(
-        has_task, task_id, task_status, task_create_error,
-        request_cancelled_at is not null
-    ) as ticket_status,
-    related_component,
-    requester_notes,
-    csv_source(source) as source
-from ({filtered_activities})
-"""
 _UNSAFE_IN_NAME = re.compile(r"[^a-z0-9]+")
 
 
@@ -109,9 +84,7 @@ def _list_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The list's columns under their header names; activities without progress
     figures (attention required) have their fixed and target devices blank, and
     due dates are calendar days (pandas reads them as midnight times)."""
-    chosen = _labelled(frame, LIST_COLUMNS)
-    if pd.api.types.is_datetime64_any_dtype(chosen["due_on"]):
-        chosen["due_on"] = chosen["due_on"].dt.date
+    chosen = csvout.calendar_days(_labelled(frame, LIST_COLUMNS))
     shown = frame["has_progress"].fillna(False).astype(bool).to_numpy()
     for name in ("fixed_devices", "target_devices"):
         chosen[name] = _whole(chosen[name]).where(shown)
@@ -178,31 +151,16 @@ def export_activities(settings, out: Path, status=None, group=None, priority=Non
         OutputNotWritable: `out` cannot be written.
     """
     groups = [device_group_id(settings, group)] if group else None
-    params = _activity_filters(status, groups, priority)
-    query = LIST_QUERY.format(filtered_activities=_query("filtered_activities"))
+    params = views.filter_params(
+        status=status, groups=groups, priorities=[priority] if priority else None
+    )
+    query = _query("activity_list_csv").format(
+        filtered_activities=_query("filtered_activities")
+    )
     with store.open_store(settings) as con:
         store.run_script(con, "read_macros")
         add_label_functions(con)
         return _write(con, query, params, LIST_COLUMNS, out)
-
-
-def _activity_filters(status=None, groups=None, priority=None) -> dict:
-    """The parameters of the `filtered_activities` query for the command line's
-    filters, every other filter letting everything through (as
-    `views.filter_activities` sets them)."""
-    return {
-        "today": datetime.now(UTC).date(),
-        "groups": groups,
-        "status": status,
-        "priorities": [priority] if priority else None,
-        "types": None,
-        "sources": None,
-        "created_by": None,
-        "due_from": None,
-        "due_to": None,
-        "overdue_only": False,
-        "search": None,
-    }
 
 
 def add_label_functions(con) -> None:

@@ -333,7 +333,7 @@ def table_csv(frame: pd.DataFrame, columns: dict, as_of: str) -> bytes:
             the `*_COLUMNS` of this module).
         as_of: which sync the data comes from (`store.describe_as_of`).
     """
-    chosen = frame[list(columns)]
+    chosen = csvout.calendar_days(frame[list(columns)])
     shares = [c for c in PERCENT_COLUMNS if c in columns]
     chosen = chosen.assign(**{c: (chosen[c] * 100).round(1) for c in shares})
     named = chosen.rename(columns=columns)

@@ -131,7 +131,7 @@ def _archive(con, folder: Path, now: datetime) -> None:
         ("archive_activities", "activities"),
         ("archive_activity_devices", "activity-devices"),
     ):
-        frame = store.fetch_frame(con, name)
+        frame = csvout.calendar_days(store.fetch_frame(con, name))
         frame = frame.rename(columns={c: archive_header(c) for c in frame.columns})
         path = folder / f"{prefix}-{stamp}.csv"
         csvout.write_csv(path, frame, list(frame.columns), as_of)

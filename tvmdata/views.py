@@ -228,7 +228,41 @@ def filter_activities(
         group_fixed_devices, group_target_devices and group_progress as in
         `load_top_activities` (None without `groups`).
     """
-    params = {
+    params = filter_params(
+        status=status,
+        priorities=priorities,
+        types=types,
+        sources=sources,
+        groups=groups,
+        created_by=created_by,
+        due_from=due_from,
+        due_to=due_to,
+        overdue_only=overdue_only,
+        search=search,
+        today=today,
+    )
+    with _reading(settings) as con:
+        frame = store.fetch_frame(con, "filtered_activities", params)
+    return _with_ticket_status(_with_type_label(frame))
+
+
+def filter_params(
+    *,
+    status: str | None = "Active",
+    priorities: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    groups: Sequence[int] | None = None,
+    created_by: str | Sequence[str] | None = None,
+    due_from: date | None = None,
+    due_to: date | None = None,
+    overdue_only: bool = False,
+    search: str | None = None,
+    today: date | None = None,
+) -> dict:
+    """The parameters of queries/filtered_activities.sql for the filters of
+    `filter_activities` (same meanings and defaults)."""
+    return {
         "today": _today(today),
         "groups": _ids(groups),
         "status": status,
@@ -241,9 +275,6 @@ def filter_activities(
         "overdue_only": overdue_only,
         "search": search if search and search.strip() else None,
     }
-    with _reading(settings) as con:
-        frame = store.fetch_frame(con, "filtered_activities", params)
-    return _with_ticket_status(_with_type_label(frame))
 
 
 def load_activity_detail(
