@@ -495,3 +495,55 @@ def _demo_caption(settings) -> str:
         "Demo mode: a generated tenant served by the local emulator at "
         f"{settings.api_base}."
     )
+
+
+# Tables whose chosen row is kept in the address, and filters kept there too.
+NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
+
+
+def follow_table_selection(table_key: str, param: str, shown_key: str) -> None:
+    """A row chosen in the table `table_key` becomes `?<param>=<its id>` before
+    the page draws, so a chosen item can lead and its address be shared.
+
+    The ids of the rows the table showed on the last run are kept under
+    `shown_key`; a selection that has not changed since then leaves the address
+    alone (the address may have been set by a link instead).
+    """
+    event = st.session_state.get(table_key)
+    rows = list(event["selection"]["rows"]) if event else []
+    last_key = f"{table_key}_last_rows"
+    if rows == st.session_state.get(last_key, []):
+        return
+    st.session_state[last_key] = rows
+    shown = st.session_state.get(shown_key, [])
+    if rows and rows[0] < len(shown):
+        st.query_params[param] = str(shown[rows[0]])
+    elif param in st.query_params:
+        del st.query_params[param]
+
+
+def forget_table_selection(table_key: str, param: str) -> None:
+    """Clear the chosen row of `table_key` and `?<param>=` (for callbacks)."""
+    if param in st.query_params:
+        del st.query_params[param]
+    st.session_state[table_key] = NO_SELECTION
+    st.session_state[f"{table_key}_last_rows"] = []
+
+
+def write_filters_to_address(
+    filters: dict, address_text: Callable[[str, object], object]
+) -> None:
+    """Each filter in the address, so a view can be shared: `filters` maps a
+    widget key to (address name, default); a filter at its default or empty is
+    left out. `address_text(name, value)` gives the text (or texts, for a
+    list) a value takes there."""
+    for key, (name, default) in filters.items():
+        value = st.session_state.get(key, default)
+        if value == default or value in (None, "", []):
+            if name in st.query_params:
+                del st.query_params[name]
+            continue
+        wanted = address_text(name, value)
+        current = st.query_params.get_all(name)
+        if (current if len(current) != 1 else current[0]) != wanted:
+            st.query_params[name] = wanted

@@ -18,6 +18,8 @@ from pages import charts
 from pages.common import (
     current_actor,
     data_version,
+    follow_table_selection,
+    forget_table_selection,
     load_or_last,
     plain,
     require_frame,
@@ -30,8 +32,6 @@ require_frame()
 
 TABLE_KEY = "group_table"
 PERIOD_KEY = "groups_period"
-NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
-_LAST_ROWS = "group_table_last_rows"
 _SHOWN_IDS = "group_table_shown_ids"
 DAY = "D MMM YYYY"
 COUNTING = (
@@ -183,25 +183,13 @@ def chosen_period(now: datetime) -> tuple[date, date]:
 
 def follow_selection() -> None:
     """A row chosen in the group table becomes `?group=<id>`, before the page
-    draws. Positions refer to the rows the table showed on the last run."""
-    event = st.session_state.get(TABLE_KEY)
-    rows = list(event["selection"]["rows"]) if event else []
-    if rows == st.session_state.get(_LAST_ROWS, []):
-        return
-    st.session_state[_LAST_ROWS] = rows
-    shown = st.session_state.get(_SHOWN_IDS, [])
-    if rows and rows[0] < len(shown):
-        st.query_params["group"] = str(shown[rows[0]])
-    elif "group" in st.query_params:
-        del st.query_params["group"]
+    draws."""
+    follow_table_selection(TABLE_KEY, "group", _SHOWN_IDS)
 
 
 def close_group() -> None:
     """Forget the chosen group (a callback)."""
-    if "group" in st.query_params:
-        del st.query_params["group"]
-    st.session_state[TABLE_KEY] = NO_SELECTION
-    st.session_state[_LAST_ROWS] = []
+    forget_table_selection(TABLE_KEY, "group")
 
 
 def chosen_group() -> int | None:

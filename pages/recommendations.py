@@ -30,6 +30,7 @@ from pages.common import (
     require_frame,
     selected_groups,
     settings_or_stop,
+    write_filters_to_address,
 )
 from tvmdata import intune, labels, opsettings, recommendations, remediation, store
 from tvmdata.errors import TvmError
@@ -134,19 +135,12 @@ def _parsed(name: str, raw: str, default):
     return raw
 
 
-def write_filters_to_address() -> None:
-    for key, (name, default) in FILTERS.items():
-        value = st.session_state.get(key, default)
-        if value == default or value in (None, "", []):
-            if name in st.query_params:
-                del st.query_params[name]
-            continue
-        wanted = [str(v) for v in value] if isinstance(value, list) else str(value)
-        if name in ("exploit", "alert", "covered"):
-            wanted = wanted.lower()
-        current = st.query_params.get_all(name)
-        if (current if len(current) != 1 else current[0]) != wanted:
-            st.query_params[name] = wanted
+def _address_value(name: str, value):
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if name in ("exploit", "alert", "covered"):
+        return str(value).lower()
+    return str(value)
 
 
 def clear_filters() -> None:
@@ -647,7 +641,7 @@ status, listed, categories = load_or_last(
     lambda: _load_list(version, settings, current_filters(), groups),
 )
 render_filters(categories)
-write_filters_to_address()
+write_filters_to_address(FILTERS, _address_value)
 
 st.caption(f"{len(listed)} recommendations · {labels.data_as_of(status)}")
 if listed.empty:

@@ -19,10 +19,13 @@ from pages.activity_detail import (
 )
 from pages.common import (
     clear_group_filter,
+    follow_table_selection,
+    forget_table_selection,
     load_or_last,
     require_frame,
     selected_groups,
     settings_or_stop,
+    write_filters_to_address,
 )
 from tvmdata import exports, labels, store, views
 
@@ -51,13 +54,11 @@ KNOWN_VALUES = {
     "type": list(labels.REMEDIATION_TYPES),
     "source": list(labels.SOURCES),
 }
-NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
 IN_GROUPS_HELP = (
     "Devices fixed of devices targeted in the selected device groups, counted "
     "from when our tracking of the activity began; an activity not tracked "
     "per group yet shows Defender's whole-activity figure."
 )
-_LAST_ROWS = "activity_table_last_rows"
 _SHOWN_IDS = "activity_table_shown_ids"
 
 
@@ -130,19 +131,7 @@ def _parsed(name: str, raw: str, default):
     return raw
 
 
-def write_filters_to_address() -> None:
-    for key, (name, default) in FILTERS.items():
-        value = st.session_state.get(key, default)
-        if value == default or value in (None, "", []):
-            if name in st.query_params:
-                del st.query_params[name]
-            continue
-        wanted = _address_value(value)
-        if _current(name) != wanted:
-            st.query_params[name] = wanted
-
-
-def _address_value(value):
+def _address_value(name: str, value):
     if isinstance(value, list):
         return [str(v) for v in value]
     if isinstance(value, bool):
@@ -150,11 +139,6 @@ def _address_value(value):
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
-
-
-def _current(name: str):
-    values = st.query_params.get_all(name)
-    return values if len(values) != 1 else values[0]
 
 
 def filters_set() -> bool:
@@ -248,26 +232,13 @@ def file_name_parts() -> list[str]:
 
 def follow_selection() -> None:
     """A row chosen in the table becomes the activity in the address, before
-    the page draws, so its detail can lead. Positions refer to the rows the
-    table showed on the last run."""
-    event = st.session_state.get(TABLE_KEY)
-    rows = list(event["selection"]["rows"]) if event else []
-    if rows == st.session_state.get(_LAST_ROWS, []):
-        return
-    st.session_state[_LAST_ROWS] = rows
-    shown = st.session_state.get(_SHOWN_IDS, [])
-    if rows and rows[0] < len(shown):
-        st.query_params["activity"] = shown[rows[0]]
-    elif "activity" in st.query_params:
-        del st.query_params["activity"]
+    the page draws, so its detail can lead."""
+    follow_table_selection(TABLE_KEY, "activity", _SHOWN_IDS)
 
 
 def back_to_list() -> None:
     """Forget the chosen activity (a callback): the list leads again."""
-    if "activity" in st.query_params:
-        del st.query_params["activity"]
-    st.session_state[TABLE_KEY] = NO_SELECTION
-    st.session_state[_LAST_ROWS] = []
+    forget_table_selection(TABLE_KEY, "activity")
 
 
 # The page
@@ -361,7 +332,7 @@ def render_table(shown, in_groups: bool) -> None:
 
 def render_list(status, activities, list_csv, requesters, in_groups: bool) -> None:
     render_filters(requesters)
-    write_filters_to_address()
+    write_filters_to_address(FILTERS, _address_value)
     shown = shown_rows(activities, in_groups)
     scope = " · progress in selected groups" if in_groups else ""
     count = f"{len(shown)} activit{'y' if len(shown) == 1 else 'ies'}"

@@ -111,6 +111,9 @@ from rows;
 -- tracking began): fixed ones, and targeted ones (still exposed + fixed).
 -- Activities never tracked have no row; a tracked one with no device in those
 -- groups has 0 of 0.
+-- Known cost: group_snapshots gains a row per activity and group at every
+-- sync and keeps them until the activity is purged, so this scan grows with
+-- the history kept; the benchmarks measure a history of three syncs only.
 create or replace temp macro group_scoped_progress(groups) as table
 with latest as (
     select activity_id, max(run_id) as run_id

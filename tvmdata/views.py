@@ -178,44 +178,13 @@ def load_rejected_tasks(
         return store.fetch_dicts(con, "rejected_tasks", params)
 
 
-def filter_activities(
-    settings,
-    *,
-    status: str | None = "Active",
-    priorities: Sequence[str] | None = None,
-    types: Sequence[str] | None = None,
-    sources: Sequence[str] | None = None,
-    groups: Sequence[int] | None = None,
-    created_by: str | Sequence[str] | None = None,
-    due_from: date | None = None,
-    due_to: date | None = None,
-    overdue_only: bool = False,
-    search: str | None = None,
-    today: date | None = None,
-) -> pd.DataFrame:
+def filter_activities(settings, **filters) -> pd.DataFrame:
     """Remediation activities as the portal lists them, filtered, newest first.
-
-    Every filter left at None lets everything through; an empty list lets
-    nothing through.
 
     Args:
         settings: deployment settings (database path and lock wait).
-        status: "Active", "Completed" or "Cancelled" as shown (marked complete
-            here counts as completed; cancelled is a request filed and then
-            cancelled here); None for every status.
-        priorities: "High", "Medium", "Low".
-        types: Defender's remediation types ("Update", "ConfigurationChange",
-            "AttentionRequired", ...).
-        sources: where activities come from: "defender" (synced) or
-            "dashboard" (filed here; see `labels.SOURCES`).
-        groups: device-group ids.
-        created_by: requester emails, matched without regard to case.
-        due_from: first due date included; activities without one drop out.
-        due_to: last due date included; activities without one drop out.
-        overdue_only: only overdue activities.
-        search: text found in the title or related component, case-insensitive
-            and literal (`%`, `_`, quotes and backslashes are plain characters).
-        today: the UTC date overdue is judged against (default: today in UTC).
+        filters: as `filter_params` takes them; every filter left at None lets
+            everything through, an empty list lets nothing through.
 
     Returns:
         Columns activity_id, activity (the title), remediation_type,
@@ -228,21 +197,8 @@ def filter_activities(
         group_fixed_devices, group_target_devices and group_progress as in
         `load_top_activities` (None without `groups`).
     """
-    params = filter_params(
-        status=status,
-        priorities=priorities,
-        types=types,
-        sources=sources,
-        groups=groups,
-        created_by=created_by,
-        due_from=due_from,
-        due_to=due_to,
-        overdue_only=overdue_only,
-        search=search,
-        today=today,
-    )
     with _reading(settings) as con:
-        frame = store.fetch_frame(con, "filtered_activities", params)
+        frame = store.fetch_frame(con, "filtered_activities", filter_params(**filters))
     return _with_ticket_status(_with_type_label(frame))
 
 
@@ -260,8 +216,26 @@ def filter_params(
     search: str | None = None,
     today: date | None = None,
 ) -> dict:
-    """The parameters of queries/filtered_activities.sql for the filters of
-    `filter_activities` (same meanings and defaults)."""
+    """The parameters of queries/filtered_activities.sql for these filters.
+
+    Args:
+        status: "Active", "Completed" or "Cancelled" as shown (marked complete
+            here counts as completed; cancelled is a request filed and then
+            cancelled here); None for every status.
+        priorities: "High", "Medium", "Low".
+        types: Defender's remediation types ("Update", "ConfigurationChange",
+            "AttentionRequired", ...).
+        sources: where activities come from: "defender" (synced) or
+            "dashboard" (filed here; see `labels.SOURCES`).
+        groups: device-group ids.
+        created_by: requester emails, matched without regard to case.
+        due_from: first due date included; activities without one drop out.
+        due_to: last due date included; activities without one drop out.
+        overdue_only: only overdue activities.
+        search: text found in the title or related component, case-insensitive
+            and literal (`%`, `_`, quotes and backslashes are plain characters).
+        today: the UTC date overdue is judged against (default: today in UTC).
+    """
     return {
         "today": _today(today),
         "groups": _ids(groups),
