@@ -62,11 +62,6 @@ def _load_detail(_settings, db: str, activity_id: str, sync_id, today):
     }
 
 
-@st.cache_data(show_spinner=False)
-def _devices_csv(_devices, db: str, activity_id: str, sync_id, as_of: str) -> bytes:
-    return exports.device_history_csv(_devices, as_of)
-
-
 def load_activity(settings, activity_id: str, status: dict, today) -> dict:
     """Everything the detail shows; its "detail" is None for an unknown id, or
     one in no device group the user may see."""
@@ -412,17 +407,10 @@ def _render_devices(settings, detail: dict, devices, status: dict) -> None:
             column_config={name: columns[name] for name in names},
             placeholder="",
         )
-    sync_id = status.get("succeeded_id")
-    data = _devices_csv(
-        devices,
-        str(settings.db),
-        detail["activity_id"],
-        sync_id,
-        store.describe_as_of(status),
-    )
+    as_of = store.describe_as_of(status)
     st.download_button(
         "Export devices to CSV",
-        data=data,
+        data=lambda: exports.device_history_csv(devices, as_of),
         file_name=exports.export_file_name(
             "devices", [detail["activity_id"]], status.get("succeeded_at")
         ),

@@ -141,7 +141,8 @@ def _group_view(db, run_id, group_id, hour, _now, _settings) -> dict | None:
 
 
 def _file(frame, columns: dict, as_of: str, kind: str) -> dict:
-    return {"data": progress.table_csv(frame, columns, as_of), "kind": kind}
+    # The CSV itself is built when the button is clicked (see `download`).
+    return {"frame": frame, "columns": columns, "as_of": as_of, "kind": kind}
 
 
 def page_now() -> tuple[datetime, str]:
@@ -208,7 +209,9 @@ def chosen_group() -> int | None:
 def download(label: str, entry: dict, key: str, help: str | None = None) -> None:
     st.download_button(
         label,
-        data=entry["data"],
+        data=lambda: progress.table_csv(
+            entry["frame"], entry["columns"], entry["as_of"]
+        ),
         file_name=entry["name"],
         mime="text/csv",
         on_click="ignore",

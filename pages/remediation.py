@@ -67,21 +67,21 @@ def load_page(settings, filters: tuple, groups, today: date):
     per sync)."""
     status = store.load_sync_status(settings)
     groups = None if groups is None else tuple(groups)
-    frame, csv = _load_list(
+    frame, as_of = _load_list(
         settings, str(settings.db), filters, groups, status["succeeded_id"], today
     )
     requesters = _load_requesters(settings, str(settings.db), status["succeeded_id"])
-    return status, frame, csv, requesters
+    return status, frame, as_of, requesters
 
 
 @st.cache_data(show_spinner=False)
 def _load_list(_settings, db: str, filters: tuple, groups, sync_id, today: date):
-    # Keyed by the filters and the sync, so the CSV is built once per view.
+    # Keyed by the filters and the sync; the CSV is built when asked for.
     frame = views.filter_activities(
         _settings, groups=groups, today=today, **dict(filters)
     )
     status = store.load_sync_status(_settings)
-    return frame, exports.filtered_list_csv(frame, store.describe_as_of(status))
+    return frame, store.describe_as_of(status)
 
 
 @st.cache_data(show_spinner=False)
@@ -330,7 +330,7 @@ def render_table(shown, in_groups: bool) -> None:
     )
 
 
-def render_list(status, activities, list_csv, requesters, in_groups: bool) -> None:
+def render_list(status, activities, as_of, requesters, in_groups: bool) -> None:
     render_filters(requesters)
     write_filters_to_address(FILTERS, _address_value)
     shown = shown_rows(activities, in_groups)
@@ -349,7 +349,7 @@ def render_list(status, activities, list_csv, requesters, in_groups: bool) -> No
     render_table(shown, in_groups)
     st.download_button(
         "Export the filtered list to CSV",
-        data=list_csv,
+        data=lambda: exports.filtered_list_csv(activities, as_of),
         file_name=exports.export_file_name(
             "activities", file_name_parts(), status.get("succeeded_at")
         ),
@@ -364,11 +364,11 @@ today = datetime.now(UTC).date()
 read_filters_from_address()
 follow_selection()
 groups = selected_groups()
-status, activities, list_csv, requesters = load_or_last(
+status, activities, as_of, requesters = load_or_last(
     "remediation",
     lambda: load_page(settings, current_filters(), groups, today),
 )
-listing = (status, activities, list_csv, requesters, groups is not None)
+listing = (status, activities, as_of, requesters, groups is not None)
 
 activity_id = st.query_params.get("activity")
 loaded = load_activity(settings, activity_id, status, today) if activity_id else None

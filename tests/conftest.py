@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 
 from tvmdata import demo
 from tvmdata.clock import FakeClock
@@ -145,3 +146,26 @@ def serve_as_demo(emulator: Emulator) -> None:
     as `python -m tvmdata demo up` writes it, in the working directory)."""
     demo.INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
     demo.INFO_FILE.write_text(json.dumps(process_info(emulator)), encoding="utf-8")
+
+
+def capture_downloads(monkeypatch) -> dict[str, bytes]:
+    """The bytes of every download button the pages draw, by file name."""
+    files: dict[str, bytes] = {}
+    original = MediaFileManager.add
+
+    def add(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):
+        if file_name:
+            files[file_name] = path_or_data
+        return original(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
+
+    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        # Built when clicked in a browser; here, at once.
+        files[file_name] = data_callable()
+        return original_deferred(
+            self, data_callable, mimetype, coordinates, file_name, **kw
+        )
+
+    original_deferred = MediaFileManager.add_deferred
+    monkeypatch.setattr(MediaFileManager, "add", add)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    return files

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages import common
+from tests.conftest import capture_downloads
 from tests.test_access import AUTH
 from tests.test_pages import REPO, live_environment, run_on_page
 from tvmdata import access, opsettings, store
@@ -33,7 +34,6 @@ REMEDIATION = "pages/remediation.py"
 RECOMMENDATIONS = "pages/recommendations.py"
 SETTINGS = "pages/settings.py"
 HOME = "pages/home.py"
-KEPT = "tvm_kept_results"
 CHROME = "a1c3e5f7-0000-4000-8000-000000000001"
 JAVA = "a1c3e5f7-0000-4000-8000-000000000004"
 
@@ -75,9 +75,9 @@ def listed(app: AppTest) -> list[str]:
     return app.dataframe[0].value["activity_id"].tolist() if app.dataframe else []
 
 
-def exported(app: AppTest) -> list[str]:
-    """The activity ids in the list's CSV download, as built for this run."""
-    csv_bytes = app.session_state[KEPT]["remediation"].value[2]
+def exported(files: dict[str, bytes]) -> list[str]:
+    """The activity ids in the list's CSV download (from `capture_downloads`)."""
+    csv_bytes = next(v for k, v in files.items() if k.startswith("activities-"))
     rows = csv.DictReader(io.StringIO(csv_bytes.decode("utf-8-sig")))
     return [row["Activity id"] for row in rows]
 
@@ -112,12 +112,16 @@ def test_a_user_outside_the_allowed_list_is_refused_in_plain_words(signed):
         ("someone@contoso.test", None),
     ],
 )
-def test_each_user_sees_and_exports_only_their_device_groups(signed, email, group):
+def test_each_user_sees_and_exports_only_their_device_groups(
+    signed, email, group, monkeypatch
+):
+    files = capture_downloads(monkeypatch)
+
     app = open_as(REMEDIATION, email)
 
     assert not app.exception and not app.error
     assert listed(app) == active_in(signed, group)
-    assert exported(app) == active_in(signed, group)
+    assert exported(files) == active_in(signed, group)
 
 
 def test_two_users_loading_the_same_page_in_turn_get_their_own_rows(signed):
@@ -219,11 +223,14 @@ def test_the_device_groups_page_keeps_to_the_users_groups(signed):
     assert "Finance" in [s.value for s in inside.subheader]
 
 
-def test_a_user_with_no_groups_sees_nothing_and_is_told_why(signed, tmp_path):
+def test_a_user_with_no_groups_sees_nothing_and_is_told_why(
+    signed, tmp_path, monkeypatch
+):
     access.SECRETS_FILE.write_text(AUTH + RULES.replace('unscoped = "all"\n', ""))
+    files = capture_downloads(monkeypatch)
 
     app = open_as(REMEDIATION, "someone@contoso.test")
 
     assert not app.exception
-    assert listed(app) == [] and exported(app) == []
+    assert listed(app) == [] and exported(files) == []
     assert [w.value for w in app.sidebar.warning] == [common.NO_GROUPS_LINE]

@@ -19,11 +19,10 @@ from unittest import mock
 
 import pandas as pd
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, load_case, process_env
+from tests.conftest import REPO, capture_downloads, load_case, process_env
 from tests.test_pages import (
     LOCKED_WARNING,
     hold_the_database,
@@ -186,29 +185,6 @@ def test_a_locked_database_keeps_every_page_on_its_data_under_one_notice(
 # Case 10: formulas planted in free text, in every CSV the product writes
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def capture_downloads(monkeypatch) -> dict[str, bytes]:
-    """The bytes of every download button the pages draw, by file name."""
-    files: dict[str, bytes] = {}
-    original = MediaFileManager.add
-
-    def add(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):
-        if file_name:
-            files[file_name] = path_or_data
-        return original(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
-
-    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kw):
-        # Built when clicked in a browser; here, at once.
-        files[file_name] = data_callable()
-        return original_deferred(
-            self, data_callable, mimetype, coordinates, file_name, **kw
-        )
-
-    original_deferred = MediaFileManager.add_deferred
-    monkeypatch.setattr(MediaFileManager, "add", add)
-    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
-    return files
 
 
 def read_back(document: bytes) -> list[dict]:
