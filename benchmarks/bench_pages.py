@@ -22,7 +22,7 @@ from bench_sync import REPO
 from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import run_on_page
-from tvmdata import exports, progress, remediation, store, views
+from tvmdata import progress, remediation, store, views
 from tvmdata.config import settings_environment
 
 REMEDIATION = "pages/remediation.py"
@@ -99,7 +99,6 @@ def measure_pages(settings, targets: dict, repeats: int = 3) -> list[dict]:
             "label": page["label"],
             "page_seconds": statistics.median(t for t, _ in runs),
             "query_seconds": statistics.median(b["query"] for b in bare),
-            "csv_seconds": statistics.median(b["csv"] for b in bare),
             "slowest_query": max(bare[-1]["steps"], key=lambda s: s[1]),
             "queries": len(bare[-1]["steps"]),
             "error": errors[0] if errors else None,
@@ -143,8 +142,8 @@ def run_page(page: dict) -> tuple[float, str | None]:
 
 
 def time_work(work, settings) -> dict:
-    """Run a page's loader steps; seconds per kind and per step."""
-    totals, steps = {"query": 0.0, "csv": 0.0}, []
+    """Run a page's loader steps; seconds in all and per step."""
+    totals, steps = {"query": 0.0}, []
     context: dict = {}
     for kind, name, call in work(settings):
         started = time.monotonic()
@@ -157,7 +156,8 @@ def time_work(work, settings) -> dict:
 
 
 # Each page's loader work, in the order the page does it. Every step takes the
-# results so far (`ctx`), so a CSV step can use the frame a query returned.
+# results so far (`ctx`), so a step can use what an earlier one returned. CSV
+# downloads are built only when clicked, so no page builds one while loading.
 
 
 def _frame(s) -> list:
@@ -198,13 +198,6 @@ def _remediation(s, filters: dict, groups=None) -> list:
             ),
         ),
         ("query", "load_sync_status", lambda ctx: store.load_sync_status(s)),
-        (
-            "csv",
-            "filtered_list_csv",
-            lambda ctx: exports.filtered_list_csv(
-                ctx["filter_activities"], store.describe_as_of(ctx["status"])
-            ),
-        ),
         ("query", "list_requesters", lambda ctx: views.list_requesters(s)),
     ]
 
@@ -248,14 +241,6 @@ def _detail(s, activity_id: str) -> list:
                 s, ctx["load_activity_detail"]["device_groups"]
             ),
         ),
-        (
-            "csv",
-            "device_history_csv",
-            lambda ctx: exports.device_history_csv(
-                ctx["load_activity_device_history"],
-                store.describe_as_of(ctx["status"]),
-            ),
-        ),
     ]
 
 
@@ -274,27 +259,10 @@ def _device_groups(s) -> list:
             s, None, start, end, now
         ),
     }
-    columns = {
-        "load_group_progress": progress.GROUP_COLUMNS,
-        "load_forecasts": progress.FORECAST_COLUMNS,
-        "load_regressions": progress.REGRESSION_COLUMNS,
-        "count_regressions": progress.REGRESSION_COUNT_COLUMNS,
-        "load_month_comparison": progress.MONTH_COLUMNS,
-        "load_progress_report": progress.REPORT_COLUMNS,
-    }
     steps = _frame(s) + [("query", "status", lambda ctx: store.load_sync_status(s))]
     steps += [("query", name, _ignoring_context(call)) for name, call in calls.items()]
-    steps += [
-        ("csv", f"{name} csv", _table_csv(name, cols)) for name, cols in columns.items()
-    ]
     return steps
 
 
 def _ignoring_context(call):
     return lambda ctx: call()
-
-
-def _table_csv(name: str, columns: dict):
-    return lambda ctx: progress.table_csv(
-        ctx[name], columns, store.describe_as_of(ctx["status"])
-    )
