@@ -356,7 +356,7 @@ def _page_limit(page: dict, size: dict) -> str:
     opening = ""
     if "open_seconds" in size and "queries" in page:
         spent = page["queries"] * size["open_seconds"]
-        opening = f", {spent:.2f} s of it opening the database for each call"
+        opening = f", up to {spent:.2f} s of it opening the database for each call"
     shares = {
         f"its {page.get('queries', '')} queries ({queries:.2f} s{opening}; "
         f"`{name}` alone {seconds:.2f} s)": queries,
