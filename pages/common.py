@@ -547,3 +547,12 @@ def write_filters_to_address(
         current = st.query_params.get_all(name)
         if (current if len(current) != 1 else current[0]) != wanted:
             st.query_params[name] = wanted
+
+
+ROW_PIXELS = 35
+
+
+def table_height(rows: int, visible: int = 20) -> int:
+    """Pixels for a table showing up to `visible` of its `rows` at once (at
+    least one), its header row and its 3 px of border."""
+    return (min(max(rows, 1), visible) + 1) * ROW_PIXELS + 3

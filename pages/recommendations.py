@@ -30,6 +30,7 @@ from pages.common import (
     require_frame,
     selected_groups,
     settings_or_stop,
+    table_height,
     write_filters_to_address,
 )
 from tvmdata import intune, labels, opsettings, recommendations, remediation, store
@@ -38,8 +39,6 @@ from tvmdata.errors import TvmError
 require_frame()
 
 REMEDIATION_PAGE = "pages/remediation.py"
-ROW_PIXELS = 35
-VISIBLE_ROWS = 20
 TABLE_KEY = "recommendation_table"
 SORT_LABELS = {"exposed_devices": "Exposed devices", "severity_score": "Severity"}
 YES_NO = ["Yes", "No"]
@@ -209,8 +208,7 @@ def render_table(shown: pd.DataFrame):
         shown,
         hide_index=True,
         width="stretch",
-        # Up to 20 rows show at once; the header counts as a row; 3 px of border.
-        height=(min(max(len(shown), 1), VISIBLE_ROWS) + 1) * ROW_PIXELS + 3,
+        height=table_height(len(shown)),
         placeholder="",
         key=TABLE_KEY,
         on_select="rerun",
@@ -362,7 +360,7 @@ def _render_devices(devices: pd.DataFrame) -> None:
         devices[["computer_dns_name", "os_platform", "group_name"]],
         hide_index=True,
         placeholder="",
-        height=(min(max(len(devices), 1), 10) + 1) * ROW_PIXELS + 3,
+        height=table_height(len(devices), visible=10),
         column_config={
             "computer_dns_name": "Device name",
             "os_platform": "OS",

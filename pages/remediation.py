@@ -25,14 +25,13 @@ from pages.common import (
     require_frame,
     selected_groups,
     settings_or_stop,
+    table_height,
     write_filters_to_address,
 )
 from tvmdata import exports, labels, store, views
 
 require_frame()
 
-ROW_PIXELS = 35
-VISIBLE_ROWS = 20
 # Cancelled: requests filed here and then cancelled by their requester.
 STATUSES = ["Active", "Completed", "Cancelled", "All"]
 PRIORITIES = ["High", "Medium", "Low"]
@@ -267,8 +266,7 @@ def render_table(shown, in_groups: bool) -> None:
         shown,
         hide_index=True,
         width="stretch",
-        # Up to 20 rows show at once; the header counts as a row; 3 px of border.
-        height=(min(max(len(shown), 1), VISIBLE_ROWS) + 1) * ROW_PIXELS + 3,
+        height=table_height(len(shown)),
         placeholder="",
         key=TABLE_KEY,
         on_select="rerun",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -169,3 +170,23 @@ def capture_downloads(monkeypatch) -> dict[str, bytes]:
     monkeypatch.setattr(MediaFileManager, "add", add)
     monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
     return files
+
+
+def store_built_by(folder: Path, build) -> Settings:
+    """Settings of a store in `folder` that `build(emulator, settings)` filled
+    from the sample tenant, with no `TVM_*` variable of this process in play."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("TVM_")]:
+            patch.delenv(name)
+        with Emulator(sample_tenant()) as emulator:
+            settings = settings_for(emulator, folder / "tvm.duckdb")
+            build(emulator, settings)
+    return settings
+
+
+@pytest.fixture
+def own_store(tenant, tmp_path) -> Settings:
+    """A copy of the module's `tenant` store that a test may write to."""
+    db = tmp_path / "own.duckdb"
+    shutil.copy(tenant.db, db)
+    return tenant.with_overrides(db=db)

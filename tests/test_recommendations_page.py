@@ -3,7 +3,6 @@ through AppTest, on the hand-made tenant of `tests/test_recommendations.py`."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
@@ -39,14 +38,6 @@ NEXT_MONTH = TODAY + timedelta(days=30)
 def tenant(tmp_path_factory):
     """Settings of a store holding the tenant of `tests/test_recommendations.py`."""
     return build_store(tmp_path_factory.mktemp("recommendations_page"))
-
-
-@pytest.fixture
-def own_store(tenant, tmp_path):
-    """A copy of the tenant store that a test may write to."""
-    db = tmp_path / "own.duckdb"
-    shutil.copy(tenant.db, db)
-    return tenant.with_overrides(db=db)
 
 
 def open_page(monkeypatch, settings, params=None, user=None) -> AppTest:

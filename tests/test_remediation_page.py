@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import re
-import shutil
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -43,14 +42,6 @@ WHEN = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 def tenant(tmp_path_factory):
     """Settings of a store holding the tenant of `tests/test_views.py`."""
     return build_store(tmp_path_factory.mktemp("remediation"))
-
-
-@pytest.fixture
-def own_store(tenant, tmp_path):
-    """A copy of the tenant store that a test may write to."""
-    db = tmp_path / "own.duckdb"
-    shutil.copy(tenant.db, db)
-    return tenant.with_overrides(db=db)
 
 
 def open_page(monkeypatch, settings, params=None, user=None) -> AppTest:

@@ -8,17 +8,16 @@ titles and creation times, so every order is checked down to its last key.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
 
-from tests.conftest import settings_for
+from tests.conftest import store_built_by
 from tests.test_sync import machine, ref, task, tenant_with
 from tvmdata import store, views
 from tvmdata.clock import FakeClock
-from tvmdata.emulator import Emulator, sample_tenant
+from tvmdata.emulator import Emulator
 from tvmdata.sync import sync_tenant
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -171,13 +170,7 @@ def build_tenant(emulator: Emulator, settings) -> None:
 
 def build_store(folder):
     """Settings of a store in `folder` holding this module's tenant."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("TVM_")]:
-            patch.delenv(name)
-        with Emulator(sample_tenant()) as emulator:
-            settings = settings_for(emulator, folder / "tvm.duckdb")
-            build_tenant(emulator, settings)
-    return settings
+    return store_built_by(folder, build_tenant)
 
 
 @pytest.fixture(scope="module")
