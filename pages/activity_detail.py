@@ -200,7 +200,7 @@ def _render_intune_task(settings, detail: dict) -> None:
     if task is None:
         return
     with st.container(border=True, key="intune_task"):
-        st.markdown(f"**Intune security task** · {task['label']}")
+        st.markdown(f"**Intune security task** · {plain(task['label'])}")
         parts = []
         if task["assigned_to"]:
             parts.append(f"Assigned to {plain(task['assigned_to'])}")
@@ -212,9 +212,11 @@ def _render_intune_task(settings, detail: dict) -> None:
             st.caption(" · ".join(parts))
         notice = st.session_state.pop(_RETRY_NOTICE, None)
         if notice:
-            (st.success if notice[0] else st.error)(notice[1])
+            (st.success if notice[0] else st.error)(plain(notice[1]))
         if task["can_retry"]:
-            st.warning(task["last_error"] or "A call to Intune is waiting to be sent.")
+            st.warning(
+                plain(task["last_error"] or "A call to Intune is waiting to be sent.")
+            )
         if task["can_retry"] and may("request"):
             st.button(
                 "Retry",
@@ -567,15 +569,15 @@ def _render_request_notice(activity_id: str) -> dict[str, str]:
     if kind == "refused":
         others = [text for field, text in value.items() if field not in EDIT_FIELDS]
         for text in others:
-            st.error(text)
+            st.error(plain(text))
         return value
-    (st.success if kind == "done" else st.error)(value)
+    (st.success if kind == "done" else st.error)(plain(value))
     return {}
 
 
 def _field_error(errors: dict[str, str], field: str) -> None:
     if field in errors:
-        st.error(errors[field])
+        st.error(plain(errors[field]))
 
 
 def _edit_request(settings, activity_id: str, actor, attention: bool):

@@ -105,7 +105,7 @@ def settings_or_stop():
     try:
         return current_settings()
     except TvmError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         st.stop()
 
 
@@ -124,11 +124,11 @@ def identify_user():
         return None
     except AccessRefused as exc:
         st.title("Access refused")
-        st.error(str(exc))
+        st.error(plain(exc))
         st.button("Sign out", on_click=st.logout, key="sign_out_refused")
         return None
     except TvmError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     st.session_state[_ACTOR] = actor
     return actor
@@ -215,7 +215,7 @@ def load_or_last(key: str, load: Callable[[], T]) -> T:
     except DatabaseLocked as exc:
         kept = st.session_state.get(_KEPT, {}).get(key)
         if kept is None:
-            st.error(str(exc))
+            st.error(plain(exc))
             st.stop()
         # One notice per page run, however many of its reads fall back.
         if not st.session_state.get(_WARNED_THIS_RUN):
@@ -226,7 +226,7 @@ def load_or_last(key: str, load: Callable[[], T]) -> T:
             )
         return kept.value
     except TvmError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         st.stop()
 
 
@@ -259,7 +259,7 @@ def _freshness(settings) -> None:
             st.caption(line)
     last = (status or {}).get("last_run")
     if last and last["outcome"] == "failed":
-        st.warning(f"The last sync failed: {last['error']}")
+        st.warning(f"The last sync failed: {plain(last['error'])}")
 
 
 def render_failure_banner(settings) -> None:
@@ -336,7 +336,7 @@ def render_sync_now(settings) -> None:
         return
     failed, text = notice
     if failed:
-        st.sidebar.error(text)
+        st.sidebar.error(plain(text))
     else:
         st.toast(text, icon=":material/sync:")
 

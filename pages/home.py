@@ -141,7 +141,7 @@ def render_top(top: pd.DataFrame, in_groups: bool) -> None:
                 title, due = st.columns([3, 1], vertical_alignment="center")
                 title.page_link(
                     REMEDIATION_PAGE,
-                    label=row.title,
+                    label=plain(row.title),
                     query_params={"activity": row.activity_id},
                 )
                 marker = " · :red[**Overdue**]" if row.overdue else ""
@@ -240,7 +240,7 @@ def render_rejected(rejected: list[dict]) -> None:
             link, when = st.columns([3, 1], vertical_alignment="center")
             link.page_link(
                 REMEDIATION_PAGE,
-                label=task["title"],
+                label=plain(task["title"]),
                 query_params={"activity": task["activity_id"]},
             )
             when.markdown(plain(f"Rejected{who}"))

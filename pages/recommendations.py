@@ -33,7 +33,15 @@ from pages.common import (
     table_height,
     write_filters_to_address,
 )
-from tvmdata import intune, labels, opsettings, recommendations, remediation, store
+from tvmdata import (
+    exports,
+    intune,
+    labels,
+    opsettings,
+    recommendations,
+    remediation,
+    store,
+)
 from tvmdata.errors import TvmError
 
 require_frame()
@@ -271,7 +279,7 @@ def render_detail(settings, recommendation_id: str, groups, version) -> None:
     rec = loaded["recommendation"]
     if rec is None:
         st.warning(
-            f"No security recommendation has the id {recommendation_id!r}: "
+            f"No security recommendation has the id {plain(repr(recommendation_id))}: "
             "Defender may no longer report it, or the link is mistyped."
         )
         return
@@ -286,18 +294,8 @@ def render_detail(settings, recommendation_id: str, groups, version) -> None:
 
 def _render_summary(rec: dict) -> None:
     product = " · ".join(p for p in (rec["product_name"], rec["vendor"]) if p)
-    st.caption(
-        " · ".join(
-            part
-            for part in (
-                product,
-                rec["category"],
-                rec["remediation_type_label"],
-                rec["status"],
-            )
-            if part
-        )
-    )
+    parts = (product, rec["category"], rec["remediation_type_label"], rec["status"])
+    st.caption(plain(" · ".join(part for part in parts if part)))
     version, weaknesses, severity, exposed = st.columns(4)
     version.metric("Recommended version", rec["recommended_version"] or "—")
     weaknesses.metric("Weaknesses", _count(rec["weaknesses"]))
@@ -468,7 +466,9 @@ def _render_covering(settings, rec_id: str, group_ids: list[int], version) -> No
         groups = ", ".join(activity["device_groups"] or [])
         st.page_link(
             REMEDIATION_PAGE,
-            label=f"{activity['title']} ({groups})" if groups else activity["title"],
+            label=plain(
+                f"{activity['title']} ({groups})" if groups else activity["title"]
+            ),
             icon=":material/arrow_forward:",
             query_params={"activity": activity["activity_id"]},
         )
@@ -520,7 +520,7 @@ def _render_form(
         _field_error(errors, "intune")
         for field, message in errors.items():
             if field not in (*FIELDS, "notes"):
-                st.error(message)
+                st.error(plain(message))
         st.form_submit_button(
             "File request",
             type="primary",
@@ -531,7 +531,7 @@ def _render_form(
 
 def _field_error(errors: dict, field: str) -> None:
     if field in errors:
-        st.error(errors[field])
+        st.error(plain(errors[field]))
 
 
 def _form_keys(rec_id: str) -> dict[str, str]:
@@ -604,7 +604,7 @@ def _render_filed(settings, rec_id: str, filed: remediation.FiledRequest) -> Non
     if task is not None:
         say = st.warning if task["last_error"] else st.info
         detail = f" {task['last_error']}" if task["last_error"] else ""
-        say(f"Intune security task: {task['label']}.{detail}")
+        say(plain(f"Intune security task: {task['label']}.{detail}"))
     st.page_link(
         REMEDIATION_PAGE,
         label="Open the activity on the Remediation page",
@@ -646,6 +646,16 @@ if listed.empty:
     st.info("No security recommendation matches these filters — clear filters")
     st.button("Clear filters", on_click=clear_filters, key="rec_clear_filters")
 follow_selection(render_table(listed), listed["recommendation_id"].tolist())
+st.download_button(
+    "Export the list to CSV",
+    data=lambda: exports.recommendations_csv(listed, store.describe_as_of(status)),
+    file_name=exports.export_file_name(
+        "recommendations", [], status.get("succeeded_at")
+    ),
+    mime="text/csv",
+    on_click="ignore",
+    key="export_recommendations",
+)
 
 recommendation_id = st.query_params.get("recommendation")
 if recommendation_id:

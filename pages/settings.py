@@ -18,6 +18,7 @@ from pages.common import (
     current_actor,
     load_or_last,
     may,
+    plain,
     require_frame,
     settings_or_stop,
 )
@@ -93,7 +94,7 @@ def render_operational(settings, current: opsettings.OperationalSettings) -> Non
         _field_error(errors, "operator_email")
         for field, message in errors.items():
             if field not in FIELDS.values():
-                st.error(message)
+                st.error(plain(message))
         st.form_submit_button(
             "Save settings", type="primary", on_click=_save, args=(settings, current)
         )
@@ -101,7 +102,7 @@ def render_operational(settings, current: opsettings.OperationalSettings) -> Non
 
 def _field_error(errors: dict, field: str) -> None:
     if field in errors:
-        st.error(errors[field])
+        st.error(plain(errors[field]))
 
 
 def _save(settings, current: opsettings.OperationalSettings) -> None:
@@ -154,11 +155,11 @@ def render_deployment(settings) -> None:
             try:
                 checks = opsettings.check_connections(settings)
             except TvmError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
                 return
         for check in checks:
             say = st.info if not check.tested else st.success if check.ok else st.error
-            say(f"{check.service}: {check.message}")
+            say(plain(f"{check.service}: {check.message}"))
 
 
 # Demo mode: playing IT

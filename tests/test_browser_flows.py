@@ -236,3 +236,24 @@ def changed_pixels(first: bytes, second: bytes, shades: int = 16) -> int:
     red, green, blue = ImageChops.difference(a, b).split()
     largest = ImageChops.lighter(ImageChops.lighter(red, green), blue)
     return sum(largest.histogram()[shades + 1 :])
+
+
+def test_tables_offer_no_csv_download_but_the_products_own(app, browser, synced):
+    # Every CSV goes through the product's writer, which makes formula cells
+    # text; the grid's own "Download as CSV" would write them as they are.
+    page = new_page(browser, width=1440)
+    try:
+        page.goto(f"{app}/remediation?status=All")
+        wait_until_idle(page)
+        table = page.locator("[data-testid='stDataFrame']").first
+        expect(table).to_be_visible(timeout=WAIT_MS)
+        table.hover()
+        toolbar = page.locator("[data-testid='stElementToolbar']").first
+        expect(toolbar).to_be_visible(timeout=WAIT_MS)
+        expect(toolbar.get_by_role("button").first).to_be_visible()
+        grid_download = toolbar.get_by_role("button", name="Download as CSV")
+        expect(grid_download).to_have_count(0)
+        own = page.get_by_role("button", name="Export the filtered list to CSV")
+        expect(own).to_be_visible()
+    finally:
+        page.context.close()

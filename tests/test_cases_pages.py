@@ -274,6 +274,7 @@ def test_every_dashboard_download_writes_planted_formulas_as_text(
         open_dashboard(REMEDIATION, {"activity": activity}),
         open_dashboard(DEVICE_GROUPS, {"group": group}),
         open_dashboard(SETTINGS),
+        open_dashboard(RECOMMENDATIONS),
     ]
 
     assert all(not app.exception and not app.error for app in pages), [
@@ -281,7 +282,8 @@ def test_every_dashboard_download_writes_planted_formulas_as_text(
     ]
     kinds = ["audit-log", "activities-all", "devices-", "device-groups", "forecasts",
              "regressions", "regressions-per-group", "months", "progress-report",
-             "burndown", "group-activities", "exposed-devices"]  # fmt: skip
+             "burndown", "group-activities", "exposed-devices",
+             "recommendations-"]  # fmt: skip
     for kind in kinds:
         assert any(name.startswith(kind) for name in files), (kind, sorted(files))
     for name, document in files.items():

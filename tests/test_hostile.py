@@ -11,6 +11,7 @@ import pytest
 from tests.test_intune_pages import ADMIN, READER, open_on
 from tests.test_pages import live_environment
 from tvmdata import remediation, store, views
+from tvmdata.errors import TvmError
 from tvmdata.sync import sync_tenant
 
 DROP = "'; drop table activities; --"
@@ -165,6 +166,39 @@ def test_hostile_request_notes_are_stored_and_shown_as_typed(hostile):
     assert notes in [t.value for t in detail.text]
     shown_as_typed(detail, HOSTILE)
     assert count(hostile, "requests") == 1
+
+
+SERVER_TEXT = "**BOLD** [click](https://evil.invalid) <b>html</b> :red[red] $x^2$"
+
+
+def test_a_servers_error_text_and_recommendation_fields_show_as_typed(
+    hostile, emulator
+):
+    data = emulator.tenant()
+    recommendation = data["recommendations"][0]
+    recommendation["productName"] = recommendation["vendor"] = SERVER_TEXT
+    emulator.set_tenant(data)
+    sync_tenant(hostile)
+    refusal = {"error": {"code": "BadRequest", "message": SERVER_TEXT}}
+    emulator.script(r"^/api/remediationTasks$", [{"status": 400, "body": refusal}])
+    with pytest.raises(TvmError):
+        sync_tenant(hostile)
+
+    pages = [
+        open_on(page)
+        for page in ("pages/home.py", "pages/remediation.py", "pages/settings.py")
+    ]
+    pages.append(
+        open_on("pages/recommendations.py", {"recommendation": recommendation["id"]})
+    )
+
+    for app in pages:
+        assert not app.exception
+        shown_as_typed(app, [SERVER_TEXT])
+        warnings = [ESCAPED.sub(r"\1", w.value) for w in app.sidebar.warning]
+        assert any(SERVER_TEXT in w for w in warnings), warnings
+    captions = [ESCAPED.sub(r"\1", c.value) for c in pages[-1].caption]
+    assert any(f"{SERVER_TEXT} · {SERVER_TEXT}" in c for c in captions), captions
 
 
 def _escapes() -> dict:

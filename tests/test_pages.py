@@ -24,6 +24,11 @@ LOCKED_WARNING = (
 )
 
 
+def shown(element) -> str:
+    """An element's text as the reader sees it: Markdown escapes removed."""
+    return re.sub(r"\\(.)", r"\1", element.value)
+
+
 def live_environment(monkeypatch, settings):
     monkeypatch.setenv("TVM_TENANT_ID", settings.tenant_id)
     monkeypatch.setenv("TVM_CLIENT_ID", settings.client_id)
@@ -260,7 +265,7 @@ def test_demo_mode_without_a_demo_database_says_how_to_build_it(monkeypatch):
     app = run_dashboard()
 
     assert not app.exception
-    assert [e.value for e in app.error] == [
+    assert [shown(e) for e in app.error] == [
         "The demo tenant is not built (data/demo.duckdb is missing): run "
         "`make run` or `python -m tvmdata demo up`."
     ]
@@ -280,7 +285,7 @@ def test_partial_credentials_are_one_error_naming_the_missing_setting(
 
     assert not app.exception
     assert len(app.error) == 1
-    assert app.error[0].value.startswith(f"{missing} is not set")
+    assert shown(app.error[0]).startswith(f"{missing} is not set")
     assert not app.dataframe
 
 
@@ -307,7 +312,7 @@ def test_no_credentials_with_demo_mode_off_is_an_error_not_the_demo(
 
     app = run_dashboard()
 
-    assert [e.value[:25] for e in app.error] == ["TVM_TENANT_ID is not set:"]
+    assert [shown(e)[:25] for e in app.error] == ["TVM_TENANT_ID is not set:"]
 
 
 @pytest.mark.parametrize("value", ["maybe"])
@@ -318,7 +323,7 @@ def test_a_malformed_setting_is_one_plain_error_line(monkeypatch, value):
     app = run_dashboard()
 
     assert not app.exception
-    assert [e.value for e in app.error] == [
+    assert [shown(e) for e in app.error] == [
         "TVM_DEMO must be true or false, not 'maybe'."
     ]
 
@@ -419,7 +424,7 @@ def test_a_locked_database_with_nothing_loaded_before_is_one_error(
 
     assert not app.exception and not app.warning and not app.dataframe
     assert len(app.error) == 1
-    assert app.error[0].value.startswith(f"The database {settings.db} stayed locked")
+    assert shown(app.error[0]).startswith(f"The database {settings.db} stayed locked")
 
 
 # The shared sidebar: following a running sync

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
-from tests.test_pages import live_environment, run_on_page
+from tests.test_pages import live_environment, run_on_page, shown
 from tests.test_recommendations import (
     AGENT,
     FINANCE,
@@ -241,7 +241,7 @@ def test_an_unknown_recommendation_in_the_address_is_one_warning(monkeypatch, te
     app = open_page(monkeypatch, tenant, {"recommendation": "va-_-no-_-such"})
 
     assert not app.exception and not app.error
-    assert [w.value for w in app.warning] == [
+    assert [shown(w) for w in app.warning] == [
         "No security recommendation has the id 'va-_-no-_-such': Defender may no "
         "longer report it, or the link is mistyped."
     ]

@@ -98,6 +98,33 @@ def _whole(values: pd.Series) -> pd.Series:
     return values
 
 
+# The Security recommendations page's list, as it shows it.
+RECOMMENDATION_COLUMNS = {
+    "recommendation_id": "Recommendation id",
+    "name": "Security recommendation",
+    "product_name": "Product",
+    "vendor": "Vendor",
+    "category": "Category",
+    "remediation_type_label": "Remediation type",
+    "exposed_devices": "Exposed devices",
+    "severity_score": "Severity score",
+    "public_exploit": "Public exploit",
+    "active_alert": "Active alert",
+    "status": "Status",
+    "covered": "Covered by an active activity",
+}
+
+
+def recommendations_csv(frame, as_of: str) -> bytes:
+    """The Security recommendations page's filtered list as CSV bytes."""
+    chosen = frame[list(RECOMMENDATION_COLUMNS)]
+    return csvout.build_csv(
+        chosen.rename(columns=RECOMMENDATION_COLUMNS),
+        _names(RECOMMENDATION_COLUMNS),
+        as_of,
+    )
+
+
 def device_history_csv(frame, as_of: str) -> bytes:
     """An activity's devices (`views.load_activity_device_history`) as CSV."""
     chosen = _labelled(frame, DEVICE_HISTORY_COLUMNS)
