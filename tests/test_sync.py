@@ -406,6 +406,40 @@ def test_resyncing_the_same_timestamps_changes_nothing(settings, emulator):
     assert not [k for k in second.calls if k.endswith("machineReferences")]
 
 
+@pytest.mark.parametrize(
+    "sent", ["['UnassignedGroup', 'Servers']", '["UnassignedGroup", "Servers"]']
+)
+def test_device_groups_sent_as_text_of_a_list_are_stored_as_a_list(
+    settings, emulator, sent
+):
+    # 05-field-types-drift, one step further: the list arrives as its text.
+    case = load_case("05")["input"]
+    tasks = [dict(case["remediationTasks"][0], rbacGroupNames=sent)]
+    tenant_with(emulator, case["machines"], tasks, {})
+
+    sync_tenant(settings)
+
+    groups = rows(settings, "select device_groups from activities")
+    assert groups == [(["Unassigned", "Servers"],)]
+    servers = store.load_activities(settings, groups=["Servers"])
+    assert servers["activity_id"].tolist() == ["t1"]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["2021-02-11T00:00:00+01:00", "2021-02-11T23:30:00-05:00", "2021-02-11"],
+)
+def test_a_due_date_with_an_offset_keeps_the_day_it_names(settings, emulator, sent):
+    # 06-timestamps: a due date is a chosen day; its offset does not move it.
+    tenant_with(emulator, [], [task("t1", 0, 1, dueOn=sent)], {})
+
+    sync_tenant(settings)
+
+    assert rows(settings, "select due_on from activities") == [(date(2021, 2, 11),)]
+    listed = store.load_activities(settings, today=date(2021, 2, 11))
+    assert listed["overdue"].tolist() == [False]
+
+
 def test_a_due_date_is_overdue_only_once_its_day_has_passed(settings, emulator):
     case_06_tenant(emulator)
     sync_tenant(settings)

@@ -10,8 +10,9 @@ used at all (then the sync skips it and counts it).
 
 from __future__ import annotations
 
+import ast
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
 
@@ -224,14 +225,35 @@ def parse_text(value) -> str | None:
 
 
 def parse_text_list(value) -> list[str]:
-    """A list of names: lists stay lists, null and empty mean no names."""
+    """A list of names: lists stay lists, null and empty mean no names, and a
+    list sent as text (`["A", "B"]` or `['A', 'B']`) is read as that list; any
+    other text is one name."""
     if value is None:
         return []
     if isinstance(value, str):
-        return [value] if value.strip() else []
+        if not value.strip():
+            return []
+        listed = _list_in_text(value)
+        value = [value] if listed is None else listed
     if not isinstance(value, list):
         raise InvalidRecord(f"expected a list of names, got {type(value).__name__}")
     return [t for t in (parse_text(v) for v in value) if t is not None]
+
+
+def _list_in_text(text: str) -> list | None:
+    """The names of a list written as text, or None when `text` is not one."""
+    stripped = text.strip()
+    if not (stripped.startswith("[") and stripped.endswith("]")):
+        return None
+    try:
+        found = ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(found, list):
+        return None
+    if not all(isinstance(item, str) or item is None for item in found):
+        return None
+    return found
 
 
 def parse_count(value, field: str) -> int | None:
@@ -292,11 +314,14 @@ def parse_timestamp(value, field: str = "timestamp") -> str | None:
 
 
 def parse_date(value, field: str = "date") -> str | None:
-    """A due date: the calendar date of the timestamp in UTC, as YYYY-MM-DD."""
-    stamp = parse_timestamp(value, field)
-    if stamp is None:
+    """A due date as YYYY-MM-DD: the calendar day the value names, in its own
+    offset when it has one (`2021-02-11T00:00:00+01:00` is 11 February), since
+    a due date is a day someone chose, not a moment."""
+    parse_timestamp(value, field)  # one rule for what counts as a timestamp
+    text = parse_text(value)
+    if text is None:
         return None
-    return date.fromisoformat(stamp[:10]).isoformat()
+    return datetime.fromisoformat(text.upper()).date().isoformat()
 
 
 def _text(value, field: str) -> str | None:
