@@ -364,6 +364,23 @@ def open_remediation_page() -> dict:
     }
 
 
+OTHER_PAGES = [
+    "pages/home.py",
+    "pages/device_groups.py",
+    "pages/recommendations.py",
+    "pages/settings.py",
+]
+
+
+def open_other_page(page: str) -> dict:
+    app = run_dashboard(page)
+    captions = [c.value for c in app.caption]
+    return {
+        "errors": [e.value for e in (*app.exception, *app.error)],
+        "says_sync_in_progress": any("Sync in progress" in c for c in captions),
+    }
+
+
 def listed_ids(settings) -> frozenset[str]:
     """The activities the Remediation page lists by default (the active ones)."""
     return frozenset(views.filter_activities(settings)["activity_id"])
@@ -409,12 +426,17 @@ def test_case_08_pages_keep_working_while_a_slow_sync_runs(
     second = syncs.start(settings, "second")
     second_code = second.wait(timeout=30)
     second_seconds = time.monotonic() - second_started
-    views, deadline = [], time.monotonic() + 60
+    views, others, deadline = [], [], time.monotonic() + 60
     while sync.poll() is None and time.monotonic() < deadline:
         held_before = sync_in_progress(settings.db)
         view = open_remediation_page()
         view["while_held"] = held_before and sync_in_progress(settings.db)
         views.append(view)
+        # Every other page in turn, between two loads of the list.
+        page = OTHER_PAGES[len(others) % len(OTHER_PAGES)]
+        held_before = sync_in_progress(settings.db)
+        shown = open_other_page(page)
+        others.append((page, held_before and sync_in_progress(settings.db), shown))
     syncs.finish(sync)
     sync_seconds = time.monotonic() - started
     after = open_remediation_page()
@@ -427,6 +449,11 @@ def test_case_08_pages_keep_working_while_a_slow_sync_runs(
             assert view["as_of"] == old_as_of, view
         else:
             assert view["ids"] == new_ids and view["as_of"] == new_as_of, view
+    # Every page opened while the sync ran drew without an error and said so.
+    assert {page for page, _, _ in others} == set(OTHER_PAGES), others
+    for page, held, shown in others:
+        assert not shown["errors"], (page, shown)
+        assert shown["says_sync_in_progress"] or not held, (page, shown)
     # While the sync runs they show the last finished sync and say so.
     held = [v for v in views if v["while_held"]]
     assert len([v for v in held if v["ids"] == old_ids]) >= 3, views
