@@ -9,9 +9,14 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test install chromium lint stop-demo
 
+# The demo has no sign-in: it listens on this machine only. PORT=8502 make run
+# (or make run PORT=8502) chooses another port.
+PORT ?= 8501
+
 run: install
 	$(PY) -m tvmdata demo up
-	TVM_DEMO=true $(VENV)/bin/streamlit run dashboard.py
+	TVM_DEMO=true $(VENV)/bin/streamlit run dashboard.py \
+	  --server.address 127.0.0.1 --server.port $(PORT)
 
 test: install chromium
 	$(PY) -m pytest

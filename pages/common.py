@@ -253,7 +253,9 @@ def _freshness(settings) -> None:
         st.rerun(scope="app")
     if status is not None:
         st.caption(labels.synced_ago(status, datetime.now(UTC)))
-    if running:
+    # A sync started here counts from the click: its process takes a moment
+    # to start and take the lock.
+    if running or _WATCHED_SYNC in st.session_state:
         st.caption("Sync in progress · pages show the last finished sync.")
         for line in labels.sync_progress(read_progress(settings.db)):
             st.caption(line)
@@ -313,7 +315,8 @@ def _sync_ended(running: bool, status: dict | None) -> bool:
 
 
 def render_sync_now(settings) -> None:
-    """The sidebar's "Sync now" button, disabled while a sync runs.
+    """The sidebar's "Sync now" button, disabled while a sync runs or one
+    started here has not yet been seen to end (so a double click starts one).
 
     The sync starts in the button's callback, which runs once per click, so a
     rerun of the page never starts a second one. Left out for users whose
@@ -325,7 +328,7 @@ def render_sync_now(settings) -> None:
         "Sync now",
         key="sync_now",
         icon=":material/sync:",
-        disabled=sync_in_progress(settings.db),
+        disabled=sync_in_progress(settings.db) or _WATCHED_SYNC in st.session_state,
         on_click=_start_sync,
         args=(settings,),
         help="Fetch Defender's data now, in the background; the pages keep "

@@ -115,6 +115,12 @@ def test_the_sidebar_sync_now_button_starts_a_sync_from_the_dashboard(
 
     assert not app.exception and not app.sidebar.error
     assert [t.value for t in app.toast] == ["Sync started"]
+    # From the click on, before the new process holds the lock: a second
+    # click cannot start another, and the sidebar says a sync is running.
+    assert app.sidebar.button(key="sync_now").disabled
+    assert "Sync in progress · pages show the last finished sync." in [
+        c.value for c in app.sidebar.caption
+    ]
     assert status["last_run"]["source"] == "dashboard"
     sources = rows(synced, "select source from sync_runs order by run_id")
     assert [s for (s,) in sources] == ["cli", "dashboard"]
