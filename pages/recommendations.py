@@ -24,6 +24,8 @@ import streamlit as st
 from pages.common import (
     current_actor,
     data_version,
+    follow_table_selection,
+    forget_table_selection,
     load_or_last,
     may,
     plain,
@@ -67,7 +69,7 @@ SCOPES = {
 }
 # Request form fields whose errors show under the field; others above "File".
 FIELDS = ("remediation_type", "group_ids", "target_scope", "priority", "due_on")
-_LAST_ROWS = "recommendation_table_last_rows"
+_SHOWN_IDS = "recommendation_table_shown_ids"
 _TOKENS = "request_form_tokens"
 _ERRORS = "request_form_errors"
 
@@ -211,8 +213,9 @@ def _yes_no(value: str | None) -> bool | None:
 # The list; a chosen row becomes a recommendation id in the address at once.
 
 
-def render_table(shown: pd.DataFrame):
-    return st.dataframe(
+def render_table(shown: pd.DataFrame) -> None:
+    st.session_state[_SHOWN_IDS] = shown["recommendation_id"].tolist()
+    st.dataframe(
         shown,
         hide_index=True,
         width="stretch",
@@ -257,39 +260,41 @@ def render_table(shown: pd.DataFrame):
     )
 
 
-def follow_selection(event, recommendation_ids: list[str]) -> None:
-    rows = list(event.selection.rows) if event else []
-    if rows == st.session_state.get(_LAST_ROWS, []):
-        return
-    st.session_state[_LAST_ROWS] = rows
-    if rows and rows[0] < len(recommendation_ids):
-        st.query_params["recommendation"] = recommendation_ids[rows[0]]
-    elif "recommendation" in st.query_params:
-        del st.query_params["recommendation"]
+def follow_selection() -> None:
+    """A row chosen in the list becomes the recommendation in the address,
+    before the page draws, so its detail can lead."""
+    follow_table_selection(TABLE_KEY, "recommendation", _SHOWN_IDS)
+
+
+def back_to_list() -> None:
+    """Forget the chosen recommendation (a callback): the list leads again."""
+    forget_table_selection(TABLE_KEY, "recommendation")
 
 
 # The chosen recommendation
 
 
-def render_detail(settings, recommendation_id: str, groups, version) -> None:
+def render_detail(settings, recommendation_id: str, groups, version) -> bool:
     loaded = load_or_last(
         f"recommendation:{recommendation_id}",
         lambda: _load_detail(version, settings, recommendation_id, groups),
     )
     rec = loaded["recommendation"]
     if rec is None:
-        st.warning(
-            f"No security recommendation has the id {plain(repr(recommendation_id))}: "
-            "Defender may no longer report it, or the link is mistyped."
-        )
-        return
+        return False
 
-    st.divider()
-    st.subheader(plain(rec["name"] or recommendation_id))
+    st.button(
+        "All recommendations",
+        icon=":material/arrow_back:",
+        on_click=back_to_list,
+        key="recommendation_back",
+    )
+    st.title(plain(rec["name"] or recommendation_id))
     _render_summary(rec)
     _render_group_exposure(loaded["groups"])
     _render_devices(loaded["devices"])
     render_request_form(settings, rec, loaded["groups"], version)
+    return True
 
 
 def _render_summary(rec: dict) -> None:
@@ -633,30 +638,44 @@ version = data_version(settings)
 groups = selected_groups()
 groups = None if groups is None else tuple(groups)
 
-st.title("Security recommendations")
 status, listed, categories = load_or_last(
     "recommendations",
     lambda: _load_list(version, settings, current_filters(), groups),
 )
-render_filters(categories)
-write_filters_to_address(FILTERS, _address_value)
 
-st.caption(f"{len(listed)} recommendations · {labels.data_as_of(status)}")
-if listed.empty:
-    st.info("No security recommendation matches these filters — clear filters")
-    st.button("Clear filters", on_click=clear_filters, key="rec_clear_filters")
-follow_selection(render_table(listed), listed["recommendation_id"].tolist())
-st.download_button(
-    "Export the list to CSV",
-    data=lambda: exports.recommendations_csv(listed, store.describe_as_of(status)),
-    file_name=exports.export_file_name(
-        "recommendations", [], status.get("succeeded_at")
-    ),
-    mime="text/csv",
-    on_click="ignore",
-    key="export_recommendations",
-)
 
+def render_list() -> None:
+    render_filters(categories)
+    write_filters_to_address(FILTERS, _address_value)
+    st.caption(f"{len(listed)} recommendations · {labels.data_as_of(status)}")
+    if listed.empty:
+        st.info("No security recommendation matches these filters — clear filters")
+        st.button("Clear filters", on_click=clear_filters, key="rec_clear_filters")
+    render_table(listed)
+    st.download_button(
+        "Export the list to CSV",
+        data=lambda: exports.recommendations_csv(listed, store.describe_as_of(status)),
+        file_name=exports.export_file_name(
+            "recommendations", [], status.get("succeeded_at")
+        ),
+        mime="text/csv",
+        on_click="ignore",
+        key="export_recommendations",
+    )
+
+
+follow_selection()
 recommendation_id = st.query_params.get("recommendation")
-if recommendation_id:
-    render_detail(settings, recommendation_id, groups, version)
+if recommendation_id and render_detail(settings, recommendation_id, groups, version):
+    st.divider()
+    with st.expander(f"All security recommendations ({len(listed)})"):
+        render_list()
+else:
+    st.title("Security recommendations")
+    if recommendation_id:
+        st.warning(
+            "No security recommendation has the id "
+            f"{plain(repr(recommendation_id))}: Defender may no longer report it, "
+            "or the link is mistyped."
+        )
+    render_list()

@@ -53,9 +53,16 @@ def run(app: AppTest) -> AppTest:
     return run_on_page(app, PAGE)
 
 
-def listed(app: AppTest) -> list[str]:
+def the_list(app: AppTest):
+    """The recommendation list's frame (below the detail when one leads)."""
     assert not app.exception, app.exception
-    return app.dataframe[0].value["recommendation_id"].tolist()
+    return next(
+        d.value for d in app.dataframe if "recommendation_id" in d.value.columns
+    )
+
+
+def listed(app: AppTest) -> list[str]:
+    return the_list(app)["recommendation_id"].tolist()
 
 
 def key(field: str, rec_id: str) -> str:
@@ -103,7 +110,7 @@ def test_the_page_lists_every_recommendation_most_exposed_first(monkeypatch, ten
     app = open_page(monkeypatch, tenant)
 
     assert listed(app) == MOST_EXPOSED_FIRST
-    table = app.dataframe[0].value.set_index("recommendation_id")
+    table = the_list(app).set_index("recommendation_id")
     assert table.loc[FIREWALL, "remediation_type_label"] == "Configuration change"
     assert table["covered"].to_dict() == {
         AGENT: False,
@@ -203,17 +210,19 @@ def test_choosing_a_row_opens_its_detail_and_puts_it_in_the_address(
     app = run(app)
 
     assert app.query_params["recommendation"] == READER
-    assert [s.value for s in app.subheader] == [
-        "Update Contoso Reader",
-        "Remediation options",
-    ]
+    # The chosen recommendation leads the page; the list folds below it.
+    assert [t.value for t in app.title] == ["Update Contoso Reader"]
+    assert [s.value for s in app.subheader] == ["Remediation options"]
+    assert app.expander[0].label == (
+        f"All security recommendations ({len(MOST_EXPOSED_FIRST)})"
+    )
 
 
 def test_a_recommendation_in_the_address_shows_its_detail(monkeypatch, tenant):
     app = open_page(monkeypatch, tenant, {"recommendation": READER})
 
     assert not app.exception and not app.warning
-    assert app.caption[1].value == (
+    assert app.caption[0].value == (
         "reader · contoso · Application · Software update · Active"
     )
     assert {m.label: m.value for m in app.metric} == {
@@ -223,12 +232,12 @@ def test_a_recommendation_in_the_address_shows_its_detail(monkeypatch, tenant):
         "Exposed devices": "4",
     }
     assert len(app.get("plotly_chart")) == 1
-    per_group = app.dataframe[1].value
+    per_group = app.dataframe[0].value
     assert per_group.to_dict("list") == {
         "group_name": ["Finance", "HR", "Unassigned"],
         "exposed_devices": [2, 1, 1],
     }
-    devices = app.dataframe[2].value
+    devices = app.dataframe[1].value
     assert devices.to_dict("split")["data"] == [
         ["f1.contoso.test", "Windows11", "Finance"],
         ["f2.contoso.test", "Windows10", "Finance"],
@@ -254,8 +263,8 @@ def test_the_detail_keeps_to_the_sidebar_device_groups(monkeypatch, tenant):
     app.sidebar.multiselect(key="device_groups").set_value([FINANCE, HR])
     app = run(app)
 
-    assert app.dataframe[1].value["group_name"].tolist() == ["Finance", "HR"]
-    assert app.dataframe[2].value["computer_dns_name"].tolist() == [
+    assert app.dataframe[0].value["group_name"].tolist() == ["Finance", "HR"]
+    assert app.dataframe[1].value["computer_dns_name"].tolist() == [
         "f1.contoso.test",
         "f2.contoso.test",
         "h1.contoso.test",
@@ -412,7 +421,7 @@ def test_a_filed_request_marks_the_recommendation_covered_and_warns_the_next(
 
     app = run(app)
 
-    table = app.dataframe[0].value.set_index("recommendation_id")
+    table = the_list(app).set_index("recommendation_id")
     assert table.loc[AGENT, "covered"]
     assert [w.value for w in app.warning] == [
         "An active remediation activity already covers this recommendation in "
