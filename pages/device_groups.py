@@ -421,19 +421,24 @@ def render_forecasts(forecasts: pd.DataFrame, files: dict) -> None:
             hide_index=True,
             width="stretch",
             placeholder="",
+            # "Will we make it?" first: the forecast beside the activity and
+            # its scope, the figures behind it after; the activity stays put
+            # while the table scrolls sideways.
             column_order=[
                 "title",
                 "group_name",
+                "forecast",
+                "due_on",
+                "projected_on",
                 "exposed_devices",
                 "fixed_14_days",
                 "regressed_14_days",
                 "net_per_day",
-                "due_on",
-                "projected_on",
-                "forecast",
             ],  # fmt: skip
             column_config={
-                "title": st.column_config.TextColumn("Remediation activity"),
+                "title": st.column_config.TextColumn(
+                    "Remediation activity", width=240, pinned=True
+                ),
                 "group_name": st.column_config.TextColumn("Scope"),
                 "exposed_devices": st.column_config.NumberColumn("Still exposed"),
                 "fixed_14_days": st.column_config.NumberColumn("Fixed, 14 days"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -132,3 +133,12 @@ def test_a_period_within_the_past_has_no_such_caption(synced):
 
     assert not app.exception
     assert not [c for c in app.caption if c.value.startswith("The period ends")]
+
+
+def test_the_forecast_stands_beside_its_activity_which_stays_in_place(synced):
+    app = open_page()
+
+    table = next(d for d in app.dataframe if "forecast" in d.value.columns)
+
+    assert list(table.proto.column_order)[:3] == ["title", "group_name", "forecast"]
+    assert json.loads(table.proto.columns)["title"]["pinned"] is True
