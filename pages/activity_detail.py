@@ -313,6 +313,9 @@ def _render_progress(detail: dict, request: dict | None, groups, over_time) -> N
         min(max(float(detail["progress"] or 0), 0.0), 1.0),
         text=f"{fixed} of {target} devices",
     )
+    tracked = tracking_line(detail, request, groups)
+    if tracked:
+        st.caption(tracked)
     if not groups.empty:
         st.markdown(f"**Per device group** · {_counted_since(detail, request, groups)}")
         st.dataframe(
@@ -325,6 +328,23 @@ def _render_progress(detail: dict, request: dict | None, groups, over_time) -> N
             },
         )
     _render_over_time(over_time)
+
+
+def tracking_line(detail: dict, request: dict | None, groups) -> str | None:
+    """Why the headline and the tables below may differ: the headline is
+    Defender's own count, the tables count what our tracking has seen. None
+    when they agree (or nothing is tracked yet)."""
+    if groups.empty:
+        return None
+    fixed = int(groups["fixed_devices"].sum())
+    target = fixed + int(groups["exposed_devices"].sum())
+    if (fixed, target) == (detail["fixed_devices"] or 0, detail["target_devices"] or 0):
+        return None
+    return (
+        f"That is Defender's own count. The tables below count what our tracking "
+        f"has seen {_counted_since(detail, request, groups)}: {fixed} of {target} "
+        "devices fixed; devices fixed before then are not in them."
+    )
 
 
 def history_caption(over_time) -> str | None:

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages import charts
-from pages.activity_detail import history_caption
+from pages.activity_detail import history_caption, tracking_line
 from tests.conftest import REPO
 from tests.test_pages import live_environment, run_on_page
 from tests.test_views import build_store
@@ -144,3 +144,44 @@ def test_a_long_span_is_left_to_plotlys_own_spacing():
     axis = json.loads(figure.to_json())["layout"]["xaxis"]
     assert axis["tickformat"] == labels.PLOT_DAY
     assert "dtick" not in axis
+
+
+def test_a_headline_unlike_our_tracking_says_whose_count_each_is(synced_once):
+    # An activity Defender counts some devices fixed for before our first sync.
+    activity_id, fixed, target = next(
+        (i, *tracked(synced_once, i))
+        for i in views.filter_activities(synced_once)["activity_id"]
+        if tracked(synced_once, i) != defenders(synced_once, i)
+    )
+
+    app = open_detail(activity_id)
+
+    assert not app.exception
+    line = next(c.value for c in app.caption if "Defender's own count" in c.value)
+    assert f": {fixed} of {target} devices fixed;" in line
+
+
+def tracked(settings, activity_id: str) -> tuple[int, int]:
+    groups = views.load_activity_group_progress(settings, activity_id)
+    fixed = int(groups["fixed_devices"].sum())
+    return fixed, fixed + int(groups["exposed_devices"].sum())
+
+
+def defenders(settings, activity_id: str) -> tuple[int, int]:
+    detail = views.load_activity_detail(settings, activity_id)
+    return detail["fixed_devices"] or 0, detail["target_devices"] or 0
+
+
+def test_a_headline_that_agrees_with_our_tracking_needs_no_line():
+    groups = pd.DataFrame(
+        {
+            "group_name": ["A", "B"],
+            "exposed_devices": [3, 1],
+            "fixed_devices": [2, 0],
+            "tracked_since": [FIRST_SYNC, FIRST_SYNC],
+        }
+    )
+    agreeing = {"fixed_devices": 2, "target_devices": 6, "source": "defender"}
+
+    assert tracking_line(agreeing, None, groups) is None
+    assert tracking_line({**agreeing, "fixed_devices": 5}, None, groups)
