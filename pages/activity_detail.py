@@ -20,7 +20,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages import charts
-from pages.common import current_actor, load_or_last, may, plain
+from pages.common import NOTES_HELP, current_actor, load_or_last, may, plain
 from tvmdata import completion, exports, intune, labels, remediation, store, views
 from tvmdata.errors import TvmError
 
@@ -563,7 +563,7 @@ def _render_edit_form(settings, request: dict, email: str, errors: dict) -> None
         st.text_area(
             "Notes",
             value=request["notes"] or "",
-            max_chars=remediation.MAX_NOTES,
+            help=NOTES_HELP,
             key=edit_key(activity_id, "notes"),
         )
         _field_error(errors, "notes")

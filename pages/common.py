@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from tvmdata import access, background, demo, labels, store, views
+from tvmdata import access, background, demo, labels, remediation, store, views
 from tvmdata.config import load_settings
 from tvmdata.errors import AccessRefused, DatabaseLocked, SignInRequired, TvmError
 from tvmdata.staging import read_progress
@@ -44,6 +44,9 @@ NO_GROUPS_LINE = (
 NO_SIGN_IN_LINE = (
     "No sign-in: everyone who opens this address acts as the operator, with "
     "every right."
+)
+NOTES_HELP = (
+    f"Optional, up to {remediation.MAX_NOTES:,} characters, shown as plain text."
 )
 POLL_SECONDS = 3
 FAILURES_FOR_BANNER = 3

@@ -22,6 +22,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages.common import (
+    NOTES_HELP,
     current_actor,
     data_version,
     follow_table_selection,
@@ -517,7 +518,7 @@ def _render_form(
             else "A calendar date in UTC.",
         )
         _field_error(errors, "due_on")
-        st.text_area("Notes", max_chars=remediation.MAX_NOTES, key=keys["notes"])
+        st.text_area("Notes", help=NOTES_HELP, key=keys["notes"])
         _field_error(errors, "notes")
         if offer_task:
             st.checkbox("Create an Intune security task", key=keys["intune"])

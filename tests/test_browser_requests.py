@@ -64,7 +64,9 @@ def test_a_request_filed_through_the_form_opens_on_the_remediation_page(synced):
         # The date field is typed segment by segment, as a keyboard user does.
         form.get_by_role("spinbutton", name="year, Due date").click()
         page.keyboard.type(f"{due.year}{due.month:02}{due.day:02}")
-        form.get_by_label("Notes").fill("Patch before the audit <b>please</b>")
+        form.get_by_role("textbox", name="Notes").fill(
+            "Patch before the audit <b>please</b>"
+        )
         form.get_by_role("button", name="File request").click()
         wait_until_idle(page)
 

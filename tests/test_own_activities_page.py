@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from tests.test_pages import shown
 from tests.test_remediation_page import (
     activity_table,
     csv_rows,
@@ -25,7 +26,7 @@ from tests.test_remediation_page import (
 )
 from tests.test_requests import ALICE, CHROME, FIREWALL, form, recommendation
 from tests.test_sync import machine, ref
-from tvmdata import audit, completion, exports, remediation, views
+from tvmdata import audit, completion, exports, labels, remediation, views
 from tvmdata.clock import FakeClock
 from tvmdata.sync import sync_tenant
 
@@ -422,10 +423,10 @@ def test_a_past_due_date_shows_its_error_under_the_field_and_saves_nothing(
     save_button(app).click().run()
 
     message = (
-        f"The due date {past:%d %b %Y} is in the past: choose today "
-        f"({today():%d %b %Y}, UTC) or later."
+        f"The due date {labels.day(past)} is in the past: choose today "
+        f"({labels.day(today())}, UTC) or later."
     )
-    assert [e.value for e in app.error] == [message]
+    assert [shown(e) for e in app.error] == [message]
     drawn = in_order(app.main)
     field = next(
         i for i, e in enumerate(drawn) if getattr(e, "key", None) == key("due_on")

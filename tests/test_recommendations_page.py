@@ -25,7 +25,7 @@ from tests.test_recommendations import (
     ZULU,
     build_store,
 )
-from tvmdata import opsettings, recommendations, remediation, store
+from tvmdata import labels, opsettings, recommendations, remediation, store
 
 PAGE = "pages/recommendations.py"
 SIGNED_IN = {"is_logged_in": True, "email": "lead@contoso.test"}
@@ -70,7 +70,7 @@ def key(field: str, rec_id: str) -> str:
 
 
 def errors(app: AppTest) -> list[str]:
-    return [e.value for e in app.error]
+    return [shown(e) for e in app.error]
 
 
 def links(app: AppTest) -> list[tuple[str, str]]:
@@ -315,6 +315,25 @@ def test_attention_required_disables_the_due_date(monkeypatch, tenant):
     assert app.date_input(key=key("due_on", READER)).disabled
 
 
+def test_notes_past_the_limit_are_kept_in_the_field_and_refused_in_words(
+    monkeypatch, own_store
+):
+    # The field takes any length, so a long paste is never dropped silently.
+    app = open_page(monkeypatch, own_store, {"recommendation": READER})
+    notes = "x" * (remediation.MAX_NOTES + 5)
+    app.text_area(key=key("notes", READER)).input(notes)
+
+    app = submit(fill_request(app, READER), READER)
+
+    assert not app.exception
+    assert app.text_area(key=key("notes", READER)).value == notes
+    assert errors(app) == [
+        f"Notes are {len(notes)} characters long: shorten them to "
+        f"{remediation.MAX_NOTES}."
+    ]
+    assert requests_in(own_store) == []
+
+
 def test_a_past_due_date_is_refused_under_the_field_and_nothing_is_written(
     monkeypatch, own_store
 ):
@@ -325,8 +344,8 @@ def test_a_past_due_date_is_refused_under_the_field_and_nothing_is_written(
 
     assert not app.exception
     assert errors(app) == [
-        f"The due date {yesterday:%d %b %Y} is in the past: choose today "
-        f"({TODAY:%d %b %Y}, UTC) or later."
+        f"The due date {labels.day(yesterday)} is in the past: choose today "
+        f"({labels.day(TODAY)}, UTC) or later."
     ]
     assert not app.success
     assert requests_in(own_store) == []

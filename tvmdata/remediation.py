@@ -349,8 +349,8 @@ def _edit_errors(remediation_type, priority, due_on, notes, today) -> dict[str, 
             errors["due_on"] = "Choose a due date."
         elif due_on < today:
             errors["due_on"] = (
-                f"The due date {due_on:%d %b %Y} is in the past: choose today "
-                f"({today:%d %b %Y}, UTC) or later."
+                f"The due date {labels.day(due_on)} is in the past: choose today "
+                f"({labels.day(today)}, UTC) or later."
             )
     if len(notes or "") > MAX_NOTES:
         errors["notes"] = (
