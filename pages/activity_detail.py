@@ -365,14 +365,18 @@ def _render_over_time(over_time) -> None:
         return
     chart = px.line(
         over_time.rename(
-            columns={"exposed_devices": "Exposed", "fixed_devices": "Fixed"}
+            columns={"exposed_devices": "Still exposed", "fixed_devices": "Fixed"}
         ),
         x="taken_at",
-        y=["Exposed", "Fixed"],
+        y=["Fixed", "Still exposed"],
         labels={"taken_at": "Sync", "value": "Devices", "variable": ""},
         markers=len(over_time) < 10,
+        color_discrete_map=charts.DEVICE_COLORS,
     )
     charts.day_axis(chart, over_time["taken_at"])
+    charts.count_axis(
+        chart, [*over_time["exposed_devices"], *over_time["fixed_devices"]]
+    )
     chart.update_xaxes(hoverformat="%-d %b %Y %H:%M")
     st.plotly_chart(chart, key="detail_progress_over_time")
 

@@ -1,4 +1,6 @@
-"""What the pages' charts share: a date axis that names each day once.
+"""What the pages' charts share: a date axis that names each day once, a device
+count axis in whole devices, and one colour each for fixed and still-exposed
+devices.
 
 Not a navigation page. Plotly picks its own tick spacing, and over a few days
 it ticks every few hours; with a day-only label format that repeats each date.
@@ -15,6 +17,19 @@ from tvmdata import labels
 # At most this many day ticks; Plotly's own spacing is kept for longer spans.
 MAX_DAY_TICKS = 10
 DAY_MS = 24 * 60 * 60 * 1000
+
+
+# Fixed and still-exposed devices look the same on every chart.
+DEVICE_COLORS = {"Fixed": "#0f6cbd", "Still exposed": "#d13438"}
+
+
+def count_axis(figure, values) -> None:
+    """Give `figure`'s y axis whole devices from zero: no half-device ticks on
+    small counts, and a line's start is never cut off above the axis."""
+    figure.update_yaxes(rangemode="tozero", tickformat=",d")
+    largest = max((float(v) for v in values if pd.notna(v)), default=0.0)
+    if largest < 6:
+        figure.update_yaxes(tick0=0, dtick=1)
 
 
 def day_axis(figure, moments) -> None:

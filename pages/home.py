@@ -181,8 +181,10 @@ def render_charts(over_time, counts, overdue) -> None:
                 x="day",
                 y=["Fixed", "Still exposed"],
                 labels={"day": "", "value": "Devices", "variable": ""},
+                color_discrete_map=charts.DEVICE_COLORS,
             )
             charts.day_axis(figure, daily["day"])
+            charts.count_axis(figure, daily["Fixed"] + daily["Still exposed"])
             figure.update_layout(legend={"orientation": "h"}, margin={"t": 10})
             st.plotly_chart(figure, width="stretch")
     with right:

@@ -185,3 +185,24 @@ def test_a_headline_that_agrees_with_our_tracking_needs_no_line():
 
     assert tracking_line(agreeing, None, groups) is None
     assert tracking_line({**agreeing, "fixed_devices": 5}, None, groups)
+
+
+@pytest.mark.parametrize(("largest", "dtick"), [(2, 1), (5, 1), (330, None)])
+def test_a_device_count_axis_starts_at_zero_in_whole_devices(largest, dtick):
+    figure = px.line(x=[1, 2], y=[largest - 1, largest])
+
+    charts.count_axis(figure, [largest - 1, largest])
+
+    axis = figure.layout.yaxis
+    assert axis.rangemode == "tozero" and axis.tickformat == ",d"
+    assert axis.dtick == dtick
+
+
+def test_both_progress_charts_colour_fixed_and_exposed_alike(synced_once):
+    sync_tenant(synced_once, clock=FakeClock(FIRST_SYNC + timedelta(hours=3)))
+    activity_id = views.load_top_activities(synced_once).iloc[0]["activity_id"]
+
+    [chart] = detail_charts(open_detail(activity_id))
+
+    colours = {trace["name"]: trace["line"]["color"] for trace in chart["data"]}
+    assert colours == charts.DEVICE_COLORS
