@@ -24,6 +24,7 @@ from pages.common import NOTES_HELP, current_actor, load_or_last, may, plain
 from tvmdata import completion, exports, intune, labels, remediation, store, views
 from tvmdata.errors import TvmError
 
+RECOMMENDATIONS_PAGE = "pages/recommendations.py"
 CONFIRM_KEY = "detail_confirm_complete"
 CONFIRM_CANCEL_KEY = "detail_confirm_cancel"
 _COMPLETION_NOTICE = "detail_completion_notice"
@@ -273,7 +274,12 @@ def _render_summary(detail: dict, request: dict | None, today) -> None:
         st.text(f"Related component: {detail['related_component']}")
     if detail["related_recommendation_id"]:
         st.markdown("**Related security recommendation**")
-        st.text(detail["related_recommendation_name"] or "Name not synced yet")
+        st.page_link(
+            RECOMMENDATIONS_PAGE,
+            label=plain(detail["related_recommendation_name"] or "Name not synced yet"),
+            icon=":material/arrow_forward:",
+            query_params={"recommendation": detail["related_recommendation_id"]},
+        )
         st.caption(f"Recommendation id `{_code(detail['related_recommendation_id'])}`")
     if detail["requester_notes"]:
         st.markdown("**Requester notes**")

@@ -328,6 +328,17 @@ def render_table(shown, in_groups: bool) -> None:
     )
 
 
+def empty_list_line() -> str:
+    """What an empty list says; it names a filter that cannot match."""
+    status = st.session_state.get("filter_status", "Active")
+    if st.session_state.get("filter_overdue") and status not in ("Active", "All"):
+        return (
+            f"No activities match these filters: only active activities can be "
+            f"overdue, so Overdue only finds no {status.lower()} ones."
+        )
+    return "No activities match these filters."
+
+
 def render_list(status, activities, as_of, requesters, in_groups: bool) -> None:
     render_filters(requesters)
     write_filters_to_address(FILTERS, _address_value)
@@ -343,7 +354,7 @@ def render_list(status, activities, as_of, requesters, in_groups: bool) -> None:
             f"({labels.day(due_to)}): no activity can match; swap the dates."
         )
     if shown.empty:
-        st.info("No activities match these filters.")
+        st.info(empty_list_line())
     render_table(shown, in_groups)
     st.download_button(
         "Export the filtered list to CSV",

@@ -333,7 +333,12 @@ def test_the_detail_names_the_recommendation_and_keeps_its_id_secondary(
 ):
     app = open_page(monkeypatch, tenant, {"activity": "t-2"})
 
-    assert "Turn on Alpha protection" in texts(app)
+    # Named as a link that opens it on the Security recommendations page.
+    [link] = [
+        e for e in app.get("page_link") if e.proto.label == "Turn on Alpha protection"
+    ]
+    assert link.proto.query_string == "recommendation=sca-_-scid-2011"
+    assert link.proto.page.endswith("recommendations")
     assert "sca-_-scid-2011" not in " ".join(texts(app))
     assert "Recommendation id `sca-_-scid-2011`" in [c.value for c in app.caption]
 
@@ -712,4 +717,14 @@ def test_a_reversed_due_date_range_says_to_swap_the_dates(monkeypatch, tenant):
     assert [w.value for w in app.warning] == [
         "Due from (20 Mar 2026) is after Due to (1 Mar 2026): no activity can "
         "match; swap the dates."
+    ]
+
+
+def test_overdue_only_with_completed_says_why_nothing_matches(monkeypatch, tenant):
+    app = open_page(monkeypatch, tenant, {"status": "Completed", "overdue": "1"})
+
+    assert not app.exception
+    assert [i.value for i in app.info] == [
+        "No activities match these filters: only active activities can be "
+        "overdue, so Overdue only finds no completed ones."
     ]
