@@ -26,7 +26,7 @@ TOP_ORDER = (
 )
 IN_GROUPS = (
     "Progress counts devices in selected groups, from when our tracking of each "
-    "activity began."
+    "activity began; activities with every such device fixed are left out."
 )
 REMEDIATED_HELP = (
     "Fixed of targeted devices, added up over active activities only: "

@@ -2,8 +2,8 @@
 -- urgent first: overdue, nearest due date, most devices still exposed, then
 -- title and id so ties always come out in the same order. With device groups
 -- chosen, the group_* columns give the devices in those groups (from our
--- tracking; null for an activity never tracked), and "still exposed" counts
--- those groups' devices where known.
+-- tracking; null for an activity never tracked), "still exposed" counts
+-- those groups' devices where known, and one with none left there is left out.
 with scoped as (
     select
         r.*,
@@ -34,6 +34,9 @@ select
         then group_fixed_devices / group_target_devices
     end as group_progress
 from scoped
+-- With groups chosen, an activity whose devices there are all fixed needs
+-- nothing more from them, however late it is elsewhere.
+where not coalesce(group_target_devices > 0 and group_exposed_devices = 0, false)
 order by
     overdue desc,
     due_on,

@@ -591,3 +591,36 @@ def test_requesters_are_listed_once_in_lower_case(synced):
         "owner@contoso.test",
         "secops@contoso.test",
     ]
+
+
+def test_the_top_card_for_chosen_groups_leaves_out_work_done_there(settings, emulator):
+    clock = FakeClock(T0)
+    f1, f2, h1 = (
+        machine("f1", 101, "Finance"),
+        machine("f2", 101, "Finance"),
+        (machine("h1", 102, "HR")),
+    )
+    machines = [f1, f2, h1]
+    tasks = [task("done-in-finance", 0, 2), task("open-in-finance", 0, 1)]
+    tenant_with(
+        emulator,
+        machines,
+        tasks,
+        {"done-in-finance": [ref(f1), ref(h1)], "open-in-finance": [ref(f2)]},
+    )
+    sync_tenant(settings, clock=clock)
+    clock.advance(3600)
+    tasks[0]["fixedDevices"] = 1
+    tenant_with(
+        emulator,
+        machines,
+        tasks,
+        {"done-in-finance": [ref(h1)], "open-in-finance": [ref(f2)]},
+    )
+    sync_tenant(settings, clock=clock)
+
+    in_finance = views.load_top_activities(settings, groups=[101], today=T0.date())
+    everywhere = views.load_top_activities(settings, today=T0.date())
+
+    assert in_finance["activity_id"].tolist() == ["open-in-finance"]
+    assert sorted(everywhere["activity_id"]) == ["done-in-finance", "open-in-finance"]

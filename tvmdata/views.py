@@ -108,6 +108,7 @@ def load_top_activities(
 ) -> pd.DataFrame:
     """The "Top remediation activities": active ones with a due date, most urgent
     first (overdue, nearest due date, most devices still exposed, title, id).
+    With `groups`, an activity whose devices in them are all fixed is left out.
 
     Returns:
         Columns activity_id, title, priority, due_on, overdue, fixed_devices,
