@@ -279,11 +279,12 @@ def render_table(shown, in_groups: bool) -> None:
             "remediation_type",
             "priority",
             "created_by",
-            "source",
             "created_on",
             "due_on",
+            "overdue",
             "status",
             "progress",
+            "source",
             "completed_by",
             "completed_on",
             "device_groups",
@@ -308,6 +309,9 @@ def render_table(shown, in_groups: bool) -> None:
                 "Created on", format=day, width=86
             ),
             "due_on": st.column_config.DateColumn("Due date", format=day, width=86),
+            "overdue": st.column_config.CheckboxColumn(
+                "Overdue", width=60, help="Active and past its due date (UTC)."
+            ),
             "status": st.column_config.TextColumn("Status", width=80),
             "progress": st.column_config.ProgressColumn(
                 "Progress in groups" if in_groups else "Progress",
@@ -322,7 +326,6 @@ def render_table(shown, in_groups: bool) -> None:
                 "Completed on", format=day, width=96
             ),
             "device_groups": st.column_config.ListColumn("Device groups", width=240),
-            # TODO: filled once Intune security tasks are tracked.
             "ticket_status": st.column_config.TextColumn("Ticket status", width=110),
         },
     )

@@ -625,6 +625,8 @@ def test_the_table_gives_its_key_columns_room_and_pins_the_activity(
     order = list(activity_table(app).proto.column_order)
     upto_progress = order[: order.index("progress") + 1]
     assert 33 + sum(widths[name] for name in upto_progress) <= 1070
+    # Overdue rows can be spotted without scrolling or filtering.
+    assert order.index("overdue") == order.index("due_on") + 1
 
 
 def test_the_activity_id_is_a_code_styled_line_of_its_own(monkeypatch, tenant):
