@@ -1,8 +1,10 @@
 """Benchmark pieces: the CSV exports of `tvmdata.exports` next to DuckDB's
-`COPY ... TO` of the same rows (the same named query, the same parameters)."""
+`COPY ... TO` of the same rows (the same named query, the same parameters),
+each the median of several runs."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,17 +49,22 @@ def measure_exports(settings, targets: dict, folder: Path) -> list[dict]:
     ]
 
 
-def _compare(label, export, settings, query, params, folder: Path) -> dict:
-    out = folder / "export.csv"
-    started = time.monotonic()
-    rows = export(out)
-    export_seconds = time.monotonic() - started
-    export_mb = out.stat().st_size / 2**20
+# Each side runs this many times, alternating; the medians are compared, since
+# a single run of a twentieth of a second is at the mercy of the machine's load.
+REPEATS = 5
 
-    copied = folder / "copy.csv"
-    started = time.monotonic()
-    copy_rows = copy_query(settings, query, params, copied)
-    copy_seconds = time.monotonic() - started
+
+def _compare(label, export, settings, query, params, folder: Path) -> dict:
+    out, copied = folder / "export.csv", folder / "copy.csv"
+    export_times, copy_times = [], []
+    for _ in range(REPEATS):
+        rows, seconds = _timed(lambda: export(out))
+        export_times.append(seconds)
+        copy_rows, seconds = _timed(lambda: copy_query(settings, query, params, copied))
+        copy_times.append(seconds)
+    export_seconds = statistics.median(export_times)
+    copy_seconds = statistics.median(copy_times)
+    export_mb = out.stat().st_size / 2**20
     return {
         "label": label,
         "rows": rows,
@@ -67,6 +74,12 @@ def _compare(label, export, settings, query, params, folder: Path) -> dict:
         "copy_seconds": copy_seconds,
         "ratio": export_seconds / copy_seconds,
     }
+
+
+def _timed(call) -> tuple:
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
 
 
 def copy_query(settings, query: str, params: dict, out: Path) -> int:

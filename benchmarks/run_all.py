@@ -22,7 +22,7 @@ from pathlib import Path
 import bench_sync
 import duckdb
 import streamlit
-from bench_exports import measure_exports
+from bench_exports import REPEATS, measure_exports
 from bench_pages import choose_targets, measure_open, measure_pages
 from bench_sync import REPO, SIZES
 
@@ -295,6 +295,8 @@ def _page_lines(size: dict) -> list[str]:
 def _export_lines(size: dict) -> list[str]:
     lines = [
         "### CSV exports (`tvmdata.exports`) vs DuckDB `COPY ... TO`",
+        "",
+        f"Each the median of {REPEATS} runs, the export and `COPY` alternating.",
         "",
         "| export | rows | export | file | `COPY` of the same query | ratio |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
