@@ -5,10 +5,12 @@
 with chosen as (
     select * from chosen_groups($groups)
 ),
+-- With every group chosen, every forecast is shown: no need to look.
 shown as (
     select distinct t.activity_id
     from touching($today) t
     join chosen c using (group_id)
+    where $groups is not null
 )
 select
     f.activity_id,
@@ -28,10 +30,10 @@ select
     f.flag,
     f.days_late
 from forecasts($today, $now) f
-join shown s using (activity_id)
 join progress_activities($today) a using (activity_id)
 left join chosen c on c.group_id = f.group_id
-where f.whole_activity or c.group_id is not null
+where (f.whole_activity or c.group_id is not null)
+  and ($groups is null or f.activity_id in (select activity_id from shown))
 order by
     a.due_on nulls last,
     a.title,
