@@ -528,6 +528,26 @@ def follow_table_selection(table_key: str, param: str, shown_key: str) -> None:
         del st.query_params[param]
 
 
+def selectable_table(
+    frame, table_key: str, shown_key: str, ids, height: int | None = None, **options
+) -> None:
+    """A full-width table of `frame` whose chosen row `follow_table_selection`
+    turns into an address: `ids` are its rows' ids, kept under `shown_key` for
+    the next run; `options` are `st.dataframe`'s (columns, their order)."""
+    st.session_state[shown_key] = list(ids)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        height=height or "auto",
+        placeholder="",
+        key=table_key,
+        on_select="rerun",
+        selection_mode="single-row",
+        **options,
+    )
+
+
 def forget_table_selection(table_key: str, param: str) -> None:
     """Clear the chosen row of `table_key` and `?<param>=` (for callbacks)."""
     if param in st.query_params:

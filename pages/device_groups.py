@@ -23,6 +23,7 @@ from pages.common import (
     load_or_last,
     plain,
     require_frame,
+    selectable_table,
     selected_groups,
     settings_or_stop,
 )
@@ -228,15 +229,11 @@ def render_group_table(table: pd.DataFrame, files: dict) -> None:
     st.caption(
         f"{COUNTING} Choose a row to open the group. Click a column's heading to sort."
     )
-    st.session_state[_SHOWN_IDS] = [int(i) for i in table["group_id"]]
-    st.dataframe(
+    selectable_table(
         table,
-        hide_index=True,
-        width="stretch",
-        placeholder="",
-        key=TABLE_KEY,
-        on_select="rerun",
-        selection_mode="single-row",
+        TABLE_KEY,
+        _SHOWN_IDS,
+        [int(i) for i in table["group_id"]],
         column_order=list(progress.GROUP_COLUMNS),
         column_config={
             "group_name": st.column_config.TextColumn("Device group"),

@@ -31,6 +31,7 @@ from pages.common import (
     may,
     plain,
     require_frame,
+    selectable_table,
     selected_groups,
     settings_or_stop,
     table_height,
@@ -215,16 +216,12 @@ def _yes_no(value: str | None) -> bool | None:
 
 
 def render_table(shown: pd.DataFrame) -> None:
-    st.session_state[_SHOWN_IDS] = shown["recommendation_id"].tolist()
-    st.dataframe(
+    selectable_table(
         shown,
-        hide_index=True,
-        width="stretch",
+        TABLE_KEY,
+        _SHOWN_IDS,
+        shown["recommendation_id"],
         height=table_height(len(shown)),
-        placeholder="",
-        key=TABLE_KEY,
-        on_select="rerun",
-        selection_mode="single-row",
         column_order=[
             "name",
             "product_name",

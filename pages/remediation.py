@@ -23,6 +23,7 @@ from pages.common import (
     forget_table_selection,
     load_or_last,
     require_frame,
+    selectable_table,
     selected_groups,
     settings_or_stop,
     table_height,
@@ -261,16 +262,12 @@ def shown_rows(activities, in_groups: bool):
 
 def render_table(shown, in_groups: bool) -> None:
     day = "D MMM YYYY"
-    st.session_state[_SHOWN_IDS] = shown["activity_id"].tolist()
-    st.dataframe(
+    selectable_table(
         shown,
-        hide_index=True,
-        width="stretch",
+        TABLE_KEY,
+        _SHOWN_IDS,
+        shown["activity_id"],
         height=table_height(len(shown)),
-        placeholder="",
-        key=TABLE_KEY,
-        on_select="rerun",
-        selection_mode="single-row",
         # Widths in pixels, wide enough to read each column. At 1440 px beside
         # the open sidebar the columns up to Progress show at once; the table
         # scrolls sideways for the rest, keeping the activity's name pinned.
