@@ -123,13 +123,6 @@ def fetch_frame(con, name: str, params: dict | list | None = None):
     return con.execute(sql(name), params or []).df()
 
 
-def link_exposure(con) -> None:
-    """Recompute every exposure interval's links to its neighbours (see
-    queries/schema_v4.sql), for history written other than by the merge."""
-    run_script(con, "exposure_to_link_all")
-    run_script(con, "link_exposure")
-
-
 def check_tenant(con, tenant_id: str, now) -> None:
     """Record the tenant in a new file; refuse a file that holds another tenant."""
     row = con.execute("select tenant_id from tenant").fetchone()
