@@ -184,7 +184,7 @@ def test_the_source_column_says_defender_or_this_dashboard(monkeypatch, own):
     )
     assert table["source"].tolist() == ["This dashboard"] * 2 + ["Defender"] * 4
     column_order = list(activity_table(app).proto.column_order)
-    assert column_order.index("source") == column_order.index("created_by") + 1
+    assert column_order.index("source") == column_order.index("progress") + 1
 
 
 def test_choosing_a_source_writes_it_to_the_address(monkeypatch, own):

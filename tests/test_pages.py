@@ -137,11 +137,11 @@ def test_the_table_shows_the_portals_columns_blanks_and_readable_types(
     app = run_remediation_page()
 
     table = app.dataframe[0]
-    # The portal's columns and the source; the activity id is in the detail and
-    # the CSV, not a fourteenth column.
+    # The portal's columns, whether the activity is overdue, and the source;
+    # the activity id is in the detail and the CSV, not a column of its own.
     assert list(table.proto.column_order) == [
-        "activity", "remediation_type", "priority", "created_by", "source",
-        "created_on", "due_on", "status", "progress", "completed_by",
+        "activity", "remediation_type", "priority", "created_by", "created_on",
+        "due_on", "overdue", "status", "progress", "source", "completed_by",
         "completed_on", "device_groups", "ticket_status",
     ]  # fmt: skip
     assert table.proto.placeholder == ""

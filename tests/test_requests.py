@@ -424,7 +424,7 @@ def test_the_due_date_is_judged_in_utc(settings, synced):
             settings, form(due_on=date(2026, 5, 3)), ALICE, evening
         )
 
-    assert "choose today (04 May 2026, UTC)" in refused.value.errors["due_on"]
+    assert "choose today (4 May 2026, UTC)" in refused.value.errors["due_on"]
 
 
 def test_marking_a_request_complete_stops_tracking_and_is_audited(
