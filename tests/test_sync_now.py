@@ -36,6 +36,15 @@ def wait_for_new_success(settings, before: int | None) -> dict:
     pytest.fail(f"no new sync succeeded within {WAIT_SECONDS} s; its log:\n{log}")
 
 
+def wait_for_log_line(settings, text: str) -> str:
+    """The background sync's log once it holds `text` (or as it is after
+    `WAIT_SECONDS`)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while text not in sync_log(settings) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return sync_log(settings)
+
+
 def sync_log(settings) -> str:
     path = settings.db.with_name(settings.db.name + ".sync.log")
     return path.read_text(encoding="utf-8") if path.exists() else "(no log)"
@@ -70,7 +79,8 @@ def test_start_sync_runs_the_sync_command_recorded_as_from_the_dashboard(
     assert pid > 0
     assert status["last_run"]["outcome"] == "succeeded"
     assert status["last_run"]["source"] == "dashboard"
-    assert "succeeded" in sync_log(synced)
+    # The process writes its summary line just after the merge commits.
+    assert "succeeded" in wait_for_log_line(synced, "succeeded")
     assert [r.getMessage() for r in caplog.records] == [
         f"sync started in the background: pid {pid}, log {synced.db}.sync.log"
     ]
