@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tvmdata import csvout, labels, store, views
-from tvmdata.errors import StoreError, TvmError
+from tvmdata.errors import TvmError
 
 
 class OutputNotWritable(TvmError):
@@ -224,11 +224,7 @@ def export_devices(settings, activity_id: str, out: Path) -> int:
     """
     params = {"activity_id": activity_id}
     with store.open_store(settings) as con:
-        if not con.execute(store.sql("activity_exists"), params).fetchone()[0]:
-            raise StoreError(
-                f"No remediation activity has the id {activity_id!r}: copy the id "
-                "from the activity list (export activities)."
-            )
+        store.require_activity(con, activity_id)
         query = _query("activity_devices")
         return _write(con, query, params, DEVICE_COLUMNS, out)
 

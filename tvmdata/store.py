@@ -231,7 +231,7 @@ def load_activities(settings, status=None, priority=None, groups=None, today=Non
         "groups": groups or None,
         "today": today or datetime.now(UTC).date(),
     }
-    with connect(settings.db, settings.lock_wait_seconds) as con:
+    with open_store(settings) as con:
         return fetch_frame(con, "activity_list", params)
 
 
@@ -241,19 +241,24 @@ def load_activity_devices(settings, activity_id: str):
     Raises:
         StoreError: no activity has this id.
     """
-    params = {"activity_id": activity_id}
-    with connect(settings.db, settings.lock_wait_seconds) as con:
-        if not con.execute(sql("activity_exists"), params).fetchone()[0]:
-            raise StoreError(
-                f"No remediation activity has the id {activity_id!r}: copy the id "
-                "from the activity list (export activities)."
-            )
-        return fetch_frame(con, "activity_devices", params)
+    with open_store(settings) as con:
+        require_activity(con, activity_id)
+        return fetch_frame(con, "activity_devices", {"activity_id": activity_id})
+
+
+def require_activity(con, activity_id: str) -> None:
+    """Raise `StoreError` naming the id when no activity has it."""
+    found = con.execute(sql("activity_exists"), {"activity_id": activity_id})
+    if not found.fetchone()[0]:
+        raise StoreError(
+            f"No remediation activity has the id {activity_id!r}: copy the id "
+            "from the activity list (export activities)."
+        )
 
 
 def load_sync_status(settings) -> dict:
     """The last successful run (id and finish time) and the very last run."""
-    with connect(settings.db, settings.lock_wait_seconds) as con:
+    with open_store(settings) as con:
         status = fetch_dicts(con, "latest_sync")[0]
         last = fetch_dicts(con, "sync_run", {"run_id": status["last_id"]})
     status["last_run"] = last[0] if last else None
@@ -285,7 +290,7 @@ def mark_completed(settings, activity_id: str, completed_by: str, when, note=Non
         "before": None,
         "after": json.dumps({"status": "Completed", "note": note}),
     }
-    with connect(settings.db, settings.lock_wait_seconds) as con:
+    with open_store(settings) as con:
         with transaction(con):
             run_script(con, "mark_completed", params)
             run_script(con, "audit_insert", entry)
