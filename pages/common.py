@@ -319,7 +319,7 @@ def _sync_ended(running: bool, status: dict | None) -> bool:
 
 def render_sync_now(settings) -> None:
     """The sidebar's "Sync now" button, disabled while a sync runs or one
-    started here has not yet been seen to end (so a double click starts one).
+    started here has not yet been seen to end (a double click starts only one).
 
     The sync starts in the button's callback, which runs once per click, so a
     rerun of the page never starts a second one. Left out for users whose
